@@ -1,0 +1,5 @@
+import sys
+
+from twat_genai.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Provider-neutral building blocks: models, sizes, prompt grammar, LoRA, images, output writer."""

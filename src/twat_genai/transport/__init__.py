@@ -1,0 +1,1 @@
+"""One async HTTP stack for every provider: timeouts, retries, limits, redaction, base URLs."""
