@@ -70,7 +70,9 @@ class ImageInput(BaseModel):
                 + (f" (got {', '.join(given)})" if given else " (got none)")
             )
         if self.url is not None and not self.url.startswith(("http://", "https://", "data:")):
-            raise ValueError(f"ImageInput url must start with http://, https:// or data: (got {self.url[:40]!r})")
+            raise ValueError(
+                f"ImageInput url must start with http://, https:// or data: (got {self.url[:40]!r})"
+            )
         return self
 
     @classmethod

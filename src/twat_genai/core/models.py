@@ -103,7 +103,9 @@ class BackgroundRemovalRequest(_Request):
     image: ImageInput
 
 
-Request = ImageGenerationRequest | ImageEditRequest | VideoGenerationRequest | BackgroundRemovalRequest
+Request = (
+    ImageGenerationRequest | ImageEditRequest | VideoGenerationRequest | BackgroundRemovalRequest
+)
 
 
 class MediaFile(BaseModel):

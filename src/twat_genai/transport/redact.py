@@ -36,7 +36,9 @@ _PATTERNS = [
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"()\bAIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"(?i)([?&](?:key|api_key|token|fal_key)=)[^&\s'\"]+"),
-    re.compile(r"(?i)((?:x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
+    re.compile(
+        r"(?i)((?:x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"
+    ),
 ]
 
 _extra_secrets: set[str] = set()

@@ -1,0 +1,328 @@
+"""The HTTP client every provider uses, and the one place where HTTP failures become
+:class:`~twat_genai.core.errors.ProviderError` subclasses.
+
+Seams for tests and other hosts: ``base_url`` (any provider can be pointed at an emulator or
+a proxy) and ``transport`` (an ``httpx`` transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from twat_genai.core.errors import (
+    AuthenticationError,
+    BlockedError,
+    DownloadError,
+    ModelError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from twat_genai.transport._httpx import httpx
+from twat_genai.transport.limits import AdaptiveLimiter
+from twat_genai.transport.redact import redact
+from twat_genai.transport.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("twat_genai.http")
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: Cap on bodies we read into memory (JSON answers, fetched input images).
+MAX_BODY_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What a provider's error envelope says: the message and how to classify it."""
+
+    message: str
+    error_type: str | None = None
+    blocked: bool = False
+
+
+def default_error_info(status: int, body: Any, text: str) -> ErrorInfo:
+    """Read the common envelopes: ``{"detail": ...}``, ``{"error": {"message", "code"}}``."""
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        if detail is not None:
+            if isinstance(detail, list):
+                parts = []
+                for item in detail:
+                    if isinstance(item, dict):
+                        loc = ".".join(str(x) for x in item.get("loc", []) if x != "body")
+                        parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+                    else:
+                        parts.append(str(item))
+                return ErrorInfo("; ".join(parts) or str(detail), body.get("error_type"))
+            if isinstance(detail, dict):
+                return ErrorInfo(str(detail.get("message") or detail), body.get("error_type"))
+            return ErrorInfo(str(detail), body.get("error_type"))
+        error = body.get("error")
+        if isinstance(error, dict):
+            return ErrorInfo(
+                str(error.get("message") or error),
+                str(error.get("code") or error.get("status") or error.get("type") or "") or None,
+            )
+        if isinstance(error, str):
+            return ErrorInfo(error)
+    return ErrorInfo(text[:300] or f"HTTP {status}")
+
+
+ErrorParser = Callable[[int, Any, str], ErrorInfo]
+RetryMode = Literal["always", "safe", "never"]
+
+
+class HttpClient:
+    """An async HTTP client bound to one provider: auth headers, base URL, timeouts, retries,
+    a concurrency limit, error mapping and redacted debug logs."""
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        base_url: str = "",
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        transport: Any = None,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 64,
+        error_parser: ErrorParser = default_error_info,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.error_parser = error_parser
+        self.limiter = AdaptiveLimiter(max_in_flight)
+        self._headers = dict(headers or {})
+        self._timeout = (
+            timeout
+            if isinstance(timeout, httpx.Timeout)
+            else httpx.Timeout(timeout, connect=10.0)
+            if timeout
+            else DEFAULT_TIMEOUT
+        )
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:  # never show headers: they hold the key
+        return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                headers=self._headers,
+                timeout=self._timeout,
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+                follow_redirects=True,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def url(self, path: str) -> str:
+        """Absolute URLs pass through; relative paths join the base URL."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: RetryMode = "always",
+        ok: Callable[[int], bool] | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request and return the response, or raise a mapped ProviderError.
+
+        ``retry="safe"`` is for calls that may create a billable job: only failures where the
+        request surely did not start a job (connection refused, 429, 503) are retried.
+        """
+        url = self.url(path)
+        policy = self.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            error: ProviderError
+            try:
+                response = await self._send(method, url, timeout=timeout, **kwargs)
+            except httpx.TimeoutException as exc:
+                error = ProviderTimeoutError(
+                    f"{method} {_short(url)} timed out ({type(exc).__name__})",
+                    provider=self.provider,
+                )
+                may_retry = retry == "always" or isinstance(exc, httpx.ConnectTimeout)
+            except httpx.TransportError as exc:
+                error = ProviderConnectionError(
+                    f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
+                    provider=self.provider,
+                )
+                may_retry = retry == "always" or isinstance(exc, httpx.ConnectError)
+            else:
+                is_ok = ok(response.status_code) if ok else response.is_success
+                if is_ok:
+                    self.limiter.on_success()
+                    return response
+                error = self.error_for(response)
+                if response.status_code == 429:
+                    self.limiter.on_rate_limited()
+                may_retry = response.status_code in policy.statuses and (
+                    retry == "always" or response.status_code in (429, 503)
+                )
+            attempt += 1
+            delay = (
+                error.retry_after if error.retry_after is not None else policy.backoff(attempt - 1)
+            )
+            elapsed = time.monotonic() - started
+            if (
+                retry == "never"
+                or not may_retry
+                or attempt >= policy.attempts
+                or delay > policy.max_retry_after
+                or elapsed + delay > policy.total_time
+            ):
+                raise error
+            log.debug("retrying %s %s in %.2fs after: %s", method, _short(url), delay, error)
+            await policy.sleep(delay)
+
+    async def _send(
+        self, method: str, url: str, *, timeout: httpx.Timeout | float | None, **kwargs: Any
+    ) -> httpx.Response:
+        async with self.limiter:
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            response = await self.client.request(method, url, **kwargs)
+        log.debug("%s %s -> %s", method, _short(url), response.status_code)
+        return response
+
+    def error_for(self, response: httpx.Response) -> ProviderError:
+        """Map an unsuccessful response to the ProviderError subclass for its status."""
+        status = response.status_code
+        text = response.text[:2000] if response.content else ""
+        try:
+            body: Any = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        info = self.error_parser(status, body, text)
+        request_id = response.headers.get("x-fal-request-id") or response.headers.get(
+            "x-request-id"
+        )
+        kw: dict[str, Any] = {
+            "provider": self.provider,
+            "status_code": status,
+            "request_id": request_id,
+            "error_type": info.error_type,
+            "body": body,
+            "retry_after": parse_retry_after(response.headers, body),
+        }
+        message = f"{info.message} (HTTP {status})"
+        if info.blocked:
+            return BlockedError(message, reason=info.error_type, **kw)
+        if status in (401, 403):
+            return AuthenticationError(message, **kw)
+        if status == 429:
+            return RateLimitError(message, **kw)
+        if status in (408, 502, 503, 504) or status >= 500:
+            return ServiceUnavailableError(message, **kw)
+        return ModelError(message, **kw)
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        response = await self.request("GET", path, **kwargs)
+        return _json(response, self.provider)
+
+    async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
+        response = await self.request("POST", path, json=payload, **kwargs)
+        return _json(response, self.provider)
+
+    @asynccontextmanager
+    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        """A streamed response (status already checked); retried only before the body flows."""
+        url = self.url(path)
+        attempt = 0
+        while True:
+            try:
+                async with self.limiter, self.client.stream(method, url, **kwargs) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise self.error_for(response)
+                    yield response
+                    return
+            except (httpx.TransportError, ProviderError) as exc:
+                retryable = isinstance(exc, httpx.TransportError) or exc.retryable
+                attempt += 1
+                if not retryable or attempt >= self.retry.attempts:
+                    if isinstance(exc, ProviderError):
+                        raise
+                    raise ProviderConnectionError(
+                        f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
+                        provider=self.provider,
+                    ) from exc
+                await self.retry.sleep(self.retry.backoff(attempt - 1))
+
+    async def fetch_bytes(self, url: str, *, max_bytes: int = MAX_BODY_BYTES) -> tuple[bytes, str]:
+        """GET a file into memory with a size cap; returns (bytes, content type)."""
+        try:
+            async with self.stream("GET", url) as response:
+                declared = int(response.headers.get("content-length") or 0)
+                if declared > max_bytes:
+                    raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks), response.headers.get("content-type", "")
+        except DownloadError:
+            raise
+        except ProviderError as exc:
+            raise DownloadError(
+                f"download of {_short(url)} failed: {exc}",
+                provider=self.provider,
+                status_code=exc.status_code,
+            ) from exc
+
+
+def _json(response: httpx.Response, provider: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ProviderError(
+            f"expected JSON from {_short(str(response.url))}, got {response.headers.get('content-type')}",
+            provider=provider,
+            status_code=response.status_code,
+        ) from exc
+
+
+def _short(url: str) -> str:
+    """A URL fit for messages: no query string (it may hold a key), data URIs cut."""
+    if url.startswith("data:"):
+        return url[:24] + "..."
+    return redact(url.split("?", 1)[0])
+
+
+async def gather_limited(limit: int, *aws: Any) -> list[Any]:
+    """``asyncio.gather`` with at most ``limit`` awaitables running at once."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(aw: Any) -> Any:
+        async with sem:
+            return await aw
+
+    return list(await asyncio.gather(*(one(a) for a in aws)))

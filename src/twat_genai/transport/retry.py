@@ -1,0 +1,78 @@
+"""When and how long to wait before trying an HTTP request again.
+
+Delays follow the provider when it says (``retry-after-ms``, ``Retry-After`` in seconds or as
+an HTTP date, Google's ``RetryInfo.retryDelay``), else ``min(base * 2**n, cap)`` with jitter.
+Attempts and total waiting time are both bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how long to retry; ``sleep`` is injectable so tests never wait."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 120.0
+    total_time: float = 180.0
+    statuses: frozenset[int] = RETRY_STATUSES
+    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential delay with jitter for retry number ``attempt`` (0-based)."""
+        delay = min(self.base_delay * (2**attempt), self.max_delay)
+        return float(delay * random.uniform(0.75, 1.0))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
+    """Seconds the server asked us to wait, or None when it did not say."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+                return max(when.timestamp() - time.time(), 0.0)
+            except (TypeError, ValueError):
+                pass
+    return _google_retry_delay(body)
+
+
+def _google_retry_delay(body: Any) -> float | None:
+    """``google.rpc.RetryInfo {"retryDelay": "43s"}`` inside a Google error body."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
+            delay = str(item.get("retryDelay", ""))
+            try:
+                return float(delay.rstrip("s"))
+            except ValueError:
+                return None
+    return None
