@@ -1,0 +1,1 @@
+"""Providers: one small class each that turns a neutral request into wire calls."""

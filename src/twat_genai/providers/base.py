@@ -1,0 +1,132 @@
+"""The provider interface: one class per provider, one ``generate`` method.
+
+A provider turns a neutral request (:mod:`twat_genai.core.models`) into wire calls and returns a
+:class:`~twat_genai.core.models.ProviderResponse` whose files carry bytes or URLs. It does not
+save files, write metadata, split ``n`` or decide what to warn about: the core does that once,
+for every provider (:mod:`twat_genai.jobs.generate`). Retries and rate limits live in the
+transport (:class:`~twat_genai.transport.http.HttpClient`).
+
+``Capabilities`` tells the core what the provider can honour; a request setting outside them is
+dropped with a warning recorded in the sidecar (never silently).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from twat_genai.core.errors import MissingKeyError
+from twat_genai.core.models import ProviderResponse, Request
+from twat_genai.core.settings import first_env, resolve_base_url
+from twat_genai.transport.http import HttpClient
+from twat_genai.transport.redact import register_secret
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do. Request fields a provider cannot honour become warnings."""
+
+    #: Request kinds it takes: "image", "edit", "video", "background_removal".
+    kinds: frozenset[str]
+    #: Values of ``ImageEditRequest.operation`` it takes.
+    operations: frozenset[str] = frozenset()
+    #: Images one call can return; the core splits larger ``n`` into several calls.
+    max_images_per_call: int = 1
+    #: ImageGenerationRequest fields it uses (others are warned about and dropped).
+    fields: frozenset[str] = frozenset()
+
+
+@dataclass
+class CallContext:
+    """Per-call hooks the core gives a provider.
+
+    ``on_submitted`` receives a resumable handle (JSON-able) as soon as a billable job exists,
+    so the journal can re-attach after a crash; ``resume`` is such a handle from a previous run.
+    """
+
+    on_submitted: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+    resume: dict[str, Any] | None = None
+    on_event: Callable[[str, dict[str, Any]], None] | None = None
+    deadline: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def submitted(self, handle: dict[str, Any]) -> None:
+        if self.on_submitted is not None:
+            result = self.on_submitted(handle)
+            if result is not None:
+                await result
+
+    def event(self, name: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(name, data)
+
+
+class Provider(ABC):
+    """Base class: key and base-URL resolution, the HTTP client, and the ``generate`` contract."""
+
+    name: ClassVar[str]
+    #: Environment variables that may hold the key, in order of preference.
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: Environment variables that may hold the base URL, in order of preference.
+    base_url_env: ClassVar[tuple[str, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities]
+    #: Jobs run at once by default (the batch runner's per-provider limit).
+    default_concurrency: ClassVar[int] = 4
+    #: What the provider is for, one line (``list-providers``).
+    summary: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        transport: Any = None,
+        http: HttpClient | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.api_key = api_key or first_env(self.key_env)
+        if not self.api_key:
+            raise MissingKeyError(self.name, self.key_env)
+        register_secret(self.api_key)
+        self.base_url = resolve_base_url(base_url, self.base_url_env, self.default_base_url)
+        self.http = http or self.make_http(transport=transport, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
+        """The provider's HTTP client; subclasses add auth headers and error parsing."""
+        return HttpClient(self.name, base_url=self.base_url, transport=transport, timeout=timeout)
+
+    @abstractmethod
+    async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
+        """Run one request on the provider and return its outputs (not yet saved)."""
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Provider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def request_kind(request: Request) -> str:
+    """The capability name of a request: image, edit, video or background_removal."""
+    from twat_genai.core.models import (
+        BackgroundRemovalRequest,
+        ImageEditRequest,
+        VideoGenerationRequest,
+    )
+
+    if isinstance(request, ImageEditRequest):
+        return "edit"
+    if isinstance(request, VideoGenerationRequest):
+        return "video"
+    if isinstance(request, BackgroundRemovalRequest):
+        return "background_removal"
+    return "image"

@@ -1,0 +1,263 @@
+"""fal's queue protocol, spoken directly: submit, follow the returned URLs, result, cancel,
+storage upload. https://docs.fal.ai/model-endpoints/queue
+
+One ``FAL base URL`` root redirects everything: ``<root>/queue`` (queue.fal.run),
+``<root>/rest`` (rest.fal.ai), ``<root>/cdn`` (v3.fal.media), ``<root>/run`` (fal.run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from twat_genai.core.errors import CancelledJobError, ModelError, ProviderError
+from twat_genai.transport.http import HttpClient
+
+log = logging.getLogger("twat_genai.fal")
+
+REAL_HOSTS = {
+    "queue": "https://queue.fal.run",
+    "rest": "https://rest.fal.ai",
+    "cdn": "https://v3.fal.media",
+    "run": "https://fal.run",
+}
+
+
+def fal_urls(root: str | None) -> dict[str, str]:
+    """Queue/REST/CDN/run URLs: the real hosts, or ``<root>/queue`` … under one root."""
+    if not root:
+        return dict(REAL_HOSTS)
+    root = root.rstrip("/")
+    return {name: f"{root}/{name}" for name in REAL_HOSTS}
+
+
+@dataclass
+class FalJob:
+    """A submitted job: the URLs fal returned (followed verbatim, as fal's own client does)."""
+
+    endpoint: str
+    request_id: str
+    status_url: str
+    response_url: str
+    cancel_url: str
+
+    def handle(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "request_id": self.request_id,
+            "status_url": self.status_url,
+            "response_url": self.response_url,
+            "cancel_url": self.cancel_url,
+        }
+
+    @classmethod
+    def from_handle(cls, handle: dict[str, Any]) -> FalJob:
+        return cls(
+            **{
+                k: str(handle[k])
+                for k in ("endpoint", "request_id", "status_url", "response_url", "cancel_url")
+            }
+        )
+
+
+@dataclass
+class WaitStats:
+    status_requests: int = 0
+    queue_time: float = 0.0
+    total_time: float = 0.0
+
+
+class FalQueue:
+    """The queue client. Polling adapts: the SSE status stream when the server offers it,
+    else status polls that start at ``poll_initial`` and back off to ``poll_max``."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        urls: dict[str, str],
+        *,
+        use_stream: bool = True,
+        poll_initial: float = 0.25,
+        poll_max: float = 4.0,
+    ) -> None:
+        self.http = http
+        self.urls = urls
+        self.use_stream = use_stream
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self._token: tuple[str, float] | None = None
+        self._token_lock = asyncio.Lock()
+
+    async def submit(self, endpoint: str, arguments: dict[str, Any]) -> FalJob:
+        # Submit may create a billable job: retried only when it surely did not reach a queue.
+        data = await self.http.post_json(
+            f"{self.urls['queue']}/{endpoint}", arguments, retry="safe"
+        )
+        try:
+            return FalJob(
+                endpoint=endpoint,
+                request_id=str(data["request_id"]),
+                status_url=str(data["status_url"]),
+                response_url=str(data["response_url"]),
+                cancel_url=str(data["cancel_url"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ProviderError(
+                f"submit to {endpoint} answered without {exc}", provider="fal"
+            ) from exc
+
+    async def status(self, job: FalJob, *, logs: bool = False) -> dict[str, Any]:
+        ok = lambda code: code in (200, 202)  # noqa: E731 - 202 while pending
+        response = await self.http.request(
+            "GET", job.status_url, params={"logs": "1" if logs else "0"}, ok=ok
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def wait(self, job: FalJob, *, deadline: float | None = None) -> WaitStats:
+        """Return once the job is COMPLETED; raise ModelError if fal reports it failed."""
+        stats = WaitStats()
+        started = time.monotonic()
+        final: dict[str, Any] | None = None
+        if self.use_stream:
+            final = await self._wait_stream(job, stats)
+        delay = self.poll_initial
+        while final is None:
+            status = await self.status(job)
+            stats.status_requests += 1
+            if status.get("status") == "COMPLETED":
+                final = status
+                break
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise asyncio.TimeoutError
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.6, self.poll_max)
+        stats.total_time = time.monotonic() - started
+        if final.get("error"):
+            raise ModelError(
+                f"{job.endpoint} failed: {final['error']}",
+                provider="fal",
+                request_id=job.request_id,
+                error_type=final.get("error_type"),
+            )
+        return stats
+
+    async def _wait_stream(self, job: FalJob, stats: WaitStats) -> dict[str, Any] | None:
+        """Follow ``status/stream`` (server-sent events); None if the server does not offer it."""
+        stats.status_requests += 1
+        try:
+            async with self.http.stream(
+                "GET", f"{job.status_url}/stream", timeout=None
+            ) as response:
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    return None
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    try:
+                        event = json.loads(line[5:].strip())
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict) and event.get("status") == "COMPLETED":
+                        return event
+        except ProviderError as exc:
+            if exc.status_code in (404, 405, 501):
+                self.use_stream = False  # this server has no stream; poll from now on
+            log.debug("status stream unavailable for %s: %s", job.request_id, exc)
+        return None
+
+    async def result(self, job: FalJob) -> dict[str, Any]:
+        response = await self.http.request("GET", job.response_url)
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def cancel(self, job: FalJob) -> None:
+        """Ask fal to cancel; failures are logged, not raised (the job may be done already)."""
+        try:
+            await self.http.request(
+                "PUT", job.cancel_url, retry="never", timeout=10.0, ok=lambda c: c < 500
+            )
+        except ProviderError as exc:
+            log.debug("cancel of %s failed: %s", job.request_id, exc)
+
+    async def run(self, endpoint: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run a job and return its result: submit, wait, fetch; cancel remotely if interrupted."""
+        job = await self.submit(endpoint, arguments)
+        return await self.follow(job)
+
+    async def follow(self, job: FalJob, *, timeout: float | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout if timeout else None
+        try:
+            if timeout:
+                await asyncio.wait_for(self.wait(job, deadline=deadline), timeout)
+            else:
+                await self.wait(job)
+        except asyncio.TimeoutError as exc:
+            await asyncio.shield(self.cancel(job))
+            raise CancelledJobError(
+                f"{job.endpoint} did not finish within {timeout:.0f}s; the job was cancelled",
+                provider="fal",
+                request_id=job.request_id,
+            ) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self.cancel(job))
+            raise
+        return await self.result(job)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
+        """Store bytes on fal's CDN (v3 token flow), falling back to the older storage API."""
+        try:
+            token = await self._cdn_token()
+            response = await self.http.request(
+                "POST",
+                f"{self.urls['cdn']}/files/upload",
+                content=data,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": content_type,
+                    "X-Fal-File-Name": file_name,
+                },
+            )
+            return str(response.json()["access_url"])
+        except (ProviderError, KeyError, ValueError) as exc:
+            log.debug("CDN upload failed (%s); falling back to storage upload", exc)
+        init = await self.http.post_json(
+            f"{self.urls['rest']}/storage/upload/initiate",
+            {"file_name": file_name, "content_type": content_type},
+            params={"storage_type": "gcs"},
+        )
+        await self.http.request(
+            "PUT", str(init["upload_url"]), content=data, headers={"Content-Type": content_type}
+        )
+        return str(init["file_url"])
+
+    async def _cdn_token(self) -> str:
+        async with self._token_lock:
+            if self._token and self._token[1] > time.time() + 60:
+                return self._token[0]
+            data = await self.http.post_json(
+                f"{self.urls['rest']}/storage/auth/token",
+                {},
+                params={"storage_type": "fal-cdn-v3"},
+            )
+            expires = _expiry(data.get("expires_at"))
+            self._token = (str(data["token"]), expires)
+            return self._token[0]
+
+
+def _expiry(value: Any) -> float:
+    """Epoch seconds of an ISO timestamp (UTC when it has no offset); 10 minutes if unreadable."""
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return time.time() + 600
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
