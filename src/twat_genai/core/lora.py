@@ -1,0 +1,316 @@
+"""LoRA library (trigger phrase -> LoRA records) and the ``--lora`` spec parser (SPEC §5.3).
+
+Library lookup order: the file named by ``TWAT_GENAI_LORA_LIB`` (which must exist), then
+``loras.json`` in the user config directory (``platformdirs``), then the bundled
+``twat_genai/data/loras.json``. Nothing is read until a library is needed; each file is parsed
+once per modification time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from twat_genai.core.errors import UsageError
+from twat_genai.core.models import LoraWeight
+
+ENV_VAR = "TWAT_GENAI_LORA_LIB"
+USER_FILE_NAME = "loras.json"
+_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?:/[\w.-]+)*$")
+_URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
+
+
+class LoraRecord(BaseModel):
+    """One LoRA in the library: a Hugging Face repo id or URL (``path`` also accepted) and scale."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1, validation_alias=AliasChoices("url", "path"))
+    scale: float = 1.0
+
+
+Library = dict[str, list[LoraRecord]]
+_LIBRARY_ADAPTER: TypeAdapter[dict[str, list[LoraRecord]]] = TypeAdapter(
+    dict[str, list[LoraRecord]]
+)
+
+
+def _parse_library(text: str, name: str) -> tuple[tuple[str, tuple[LoraRecord, ...]], ...]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"LoRA library {name}: invalid JSON at line {exc.lineno} column {exc.colno} "
+            f"({exc.msg}); fix the file"
+        ) from None
+    try:
+        data = _LIBRARY_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "top level"
+        raise UsageError(
+            f"LoRA library {name}: {where}: {err['msg']}; expected "
+            '{"<trigger phrase>": [{"url": "<repo id or URL>", "scale": 1.0}, ...]}'
+        ) from None
+    return tuple((key, tuple(records)) for key, records in data.items())
+
+
+@lru_cache(maxsize=16)
+def _read_file(
+    path: str, mtime_ns: int, size: int
+) -> tuple[tuple[str, tuple[LoraRecord, ...]], ...]:
+    """Parse a library file; the mtime and size in the key make an edited file reload."""
+    del mtime_ns, size
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"LoRA library {path}: cannot read it ({exc.strerror})") from None
+    return _parse_library(text, path)
+
+
+@lru_cache(maxsize=1)
+def _read_bundled() -> tuple[tuple[str, tuple[LoraRecord, ...]], ...]:
+    from importlib.resources import files
+
+    text = files("twat_genai.data").joinpath(USER_FILE_NAME).read_text(encoding="utf-8")
+    return _parse_library(text, "bundled loras.json")
+
+
+def _load_path(path: Path) -> tuple[tuple[str, tuple[LoraRecord, ...]], ...]:
+    resolved = path.expanduser().resolve()
+    stat = resolved.stat()
+    return _read_file(str(resolved), stat.st_mtime_ns, stat.st_size)
+
+
+def library_path() -> Path | None:
+    """The library file in use, or None for the bundled one (checks ``TWAT_GENAI_LORA_LIB``)."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise UsageError(
+                f"{ENV_VAR} points to {path}, which is not a file: fix the path or unset {ENV_VAR}"
+            )
+        return path
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("twat-genai")) / USER_FILE_NAME
+    return user if user.is_file() else None
+
+
+def load_lora_library(path: Path | None = None) -> Library:
+    """The LoRA library as ``{trigger phrase: [LoraRecord, ...]}`` (a fresh copy each call).
+
+    ``path`` overrides the lookup order (module docstring); a missing file is a UsageError.
+    """
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UsageError(f"LoRA library {path} does not exist: check the path")
+    else:
+        path = library_path()
+    entries = _read_bundled() if path is None else _load_path(path)
+    return {key: list(records) for key, records in entries}
+
+
+@dataclass
+class LoraSelection:
+    """LoRAs to send, and the trigger phrases (each once, in order) to put before the prompt."""
+
+    loras: list[LoraWeight] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.loras)
+
+    def add(self, loras: Sequence[LoraWeight], trigger: str | None = None) -> None:
+        self.loras.extend(loras)
+        if trigger and trigger not in self.triggers:
+            self.triggers.append(trigger)
+
+    def apply_to_prompt(self, prompt: str) -> str:
+        """``"<trigger1>, <trigger2>, <prompt>"``, skipping triggers the prompt already starts with.
+
+        A trigger counts as present when the prompt (after other leading triggers and commas)
+        begins with it, case-insensitively, followed by a non-word character or the end.
+        """
+        head = prompt.lstrip()
+        present: set[str] = set()
+        progress = True
+        while progress:
+            progress = False
+            for trigger in sorted(self.triggers, key=len, reverse=True):
+                if trigger in present:
+                    continue
+                if re.match(re.escape(trigger) + r"(?!\w)", head, re.IGNORECASE):
+                    present.add(trigger)
+                    head = head[len(trigger) :].lstrip(" ,")
+                    progress = True
+        missing = [t for t in self.triggers if t not in present]
+        return ", ".join([*missing, prompt.strip()] if prompt.strip() else missing)
+
+    def to_fal(self) -> list[dict[str, Any]]:
+        """FAL's ``loras`` argument."""
+        return [{"path": lw.path, "scale": lw.scale} for lw in self.loras]
+
+
+def _find_key(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> str | None:
+    if ident in library:
+        return ident
+    folded = ident.casefold()
+    for key in library:
+        if key.casefold() == folded:
+            return key
+    return None
+
+
+def _split_scale(phrase: str) -> tuple[str, float | None]:
+    """Split ``ident:scale`` at the last colon, only when what follows is a finite number."""
+    head, sep, tail = phrase.rpartition(":")
+    if not sep or not head.strip():
+        return phrase, None
+    try:
+        scale = float(tail.strip())
+    except ValueError:
+        return phrase, None
+    if not math.isfinite(scale):
+        raise UsageError(f"invalid LoRA scale in {phrase!r}: use a number such as 0.8")
+    return head.strip(), scale
+
+
+def _unknown(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> UsageError:
+    keys = list(library)
+    by_fold = {k.casefold(): k for k in keys}
+    close = [by_fold[m] for m in difflib.get_close_matches(ident.casefold(), by_fold, n=3)]
+    hint = (
+        "did you mean " + " or ".join(repr(k) for k in close) + "?"
+        if close
+        else "library keys: "
+        + ", ".join(repr(k) for k in keys[:10])
+        + (", ..." if len(keys) > 10 else "")
+    )
+    return UsageError(
+        f"unknown LoRA {ident!r}: not in the LoRA library and not a URL or owner/name repo id; "
+        f"{hint}"
+    )
+
+
+class _Parser:
+    def __init__(self, library: Mapping[str, Sequence[LoraRecord]] | None) -> None:
+        self._library = library
+
+    @property
+    def library(self) -> Mapping[str, Sequence[LoraRecord]]:
+        if self._library is None:
+            self._library = load_lora_library()
+        return self._library
+
+    def key_records(self, key: str, factor: float, out: LoraSelection) -> None:
+        records = self.library[key]
+        out.add([LoraWeight(path=r.url, scale=round(r.scale * factor, 6)) for r in records], key)
+
+    def phrase(self, phrase: str, out: LoraSelection) -> None:
+        phrase = phrase.strip()
+        if not phrase:
+            return
+        key = _find_key(phrase, self.library)
+        if key is not None:
+            self.key_records(key, 1.0, out)
+            return
+        ident, scale = _split_scale(phrase)
+        if scale is not None:
+            key = _find_key(ident, self.library)
+            if key is not None:
+                self.key_records(key, scale, out)
+                return
+        if _URL_RE.match(ident) or _REPO_ID_RE.match(ident):
+            out.add([LoraWeight(path=ident, scale=1.0 if scale is None else scale)])
+            return
+        raise _unknown(ident, self.library)
+
+    def string(self, spec: str, out: LoraSelection) -> None:
+        whole = _find_key(spec.strip(), self.library) if spec.strip() else None
+        if whole is not None:
+            self.key_records(whole, 1.0, out)
+            return
+        for phrase in spec.split(";"):
+            self.phrase(phrase, out)
+
+    def mapping(self, spec: Mapping[str, Any], out: LoraSelection) -> None:
+        extra = set(spec) - {"path", "url", "scale", "prompt"}
+        path = spec.get("path", spec.get("url"))
+        if extra or not isinstance(path, str) or not path.strip():
+            raise UsageError(
+                f"invalid LoRA {dict(spec)!r}: use {{'path': '<repo id or URL>', "
+                "'scale': 1.0, 'prompt': '<trigger>'}"
+            )
+        scale = spec.get("scale", 1.0)
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not math.isfinite(scale)
+        ):
+            raise UsageError(f"invalid LoRA scale {scale!r} for {path!r}: use a number such as 0.8")
+        trigger = spec.get("prompt")
+        if trigger is not None and not isinstance(trigger, str):
+            raise UsageError(f"invalid LoRA prompt {trigger!r} for {path!r}: use a string")
+        out.add([LoraWeight(path=path.strip(), scale=float(scale))], (trigger or "").strip())
+
+    def item(self, spec: Any, out: LoraSelection) -> None:
+        if isinstance(spec, LoraWeight):
+            out.add([spec])
+        elif isinstance(spec, LoraSelection):
+            out.add(spec.loras)
+            for trigger in spec.triggers:
+                out.add([], trigger)
+        elif isinstance(spec, str):
+            self.string(spec, out)
+        elif isinstance(spec, Mapping):
+            self.mapping(spec, out)
+        else:
+            raise UsageError(
+                f"invalid LoRA spec {spec!r}: use a library key, URL, repo id, "
+                "'name:scale', or a list of them"
+            )
+
+
+def parse_lora_spec(
+    spec: str | LoraWeight | Mapping[str, Any] | Sequence[Any] | LoraSelection | None,
+    library: Mapping[str, Sequence[LoraRecord]] | None = None,
+) -> LoraSelection:
+    """Turn a ``--lora`` value into LoRAs plus trigger phrases.
+
+    * None or ``""``: nothing.
+    * A string equal to a library key (case-sensitive first, then case-insensitive): that entry.
+    * Otherwise ``;``-separated phrases, each ``ident`` or ``ident:scale``. The scale is split at
+      the last colon, only when a number follows, so URLs (``https://.../x.safetensors:0.7``)
+      work. A library key with a scale multiplies that entry's scales and still adds its
+      trigger; a URL or ``owner/name`` repo id is used as is, with no trigger; anything else is
+      a :class:`UsageError` suggesting close library keys.
+    * A list of the above, ``{"path"|"url", "scale", "prompt"}`` dicts (``prompt`` is the
+      trigger) or :class:`LoraWeight` objects.
+
+    ``library`` defaults to :func:`load_lora_library`, read only when a string needs it.
+    """
+    out = LoraSelection()
+    if spec is None:
+        return out
+    parser = _Parser(library)
+    if isinstance(spec, str | LoraWeight | LoraSelection | Mapping):
+        parser.item(spec, out)
+    elif isinstance(spec, Sequence):
+        for item in spec:
+            parser.item(item, out)
+    else:
+        parser.item(spec, out)
+    return out
