@@ -1,0 +1,479 @@
+"""The output writer: one naming, atomic-write and sidecar policy for every provider.
+
+Names are ``{prefix}{timestamp}-{id8}{suffix}{role}{-N}.{ext}``; the extension comes from the
+real bytes. A file appears under its final name only when complete (temporary file + rename),
+and its ``.json`` sidecar is written right after; if the sidecar fails the media file is removed,
+so nothing claims a file that is not there. The directory is created on the first write, never at
+construction (importing or configuring must not litter the working directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime, timezone
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from twat_genai.core.config import utc_now
+from twat_genai.core.image_utils import (
+    embed_parameters,
+    extension_for,
+    has_content_credentials,
+    probe_size,
+    sniff_media_type,
+)
+from twat_genai.transport.redact import redact_obj
+
+__all__ = ["EMBED_MAX_BYTES", "OutputWriter", "StreamingFile", "embedded_subset", "slugify"]
+
+#: Streamed images larger than this are not re-read to embed parameters (the sidecar has them).
+EMBED_MAX_BYTES = 64 * 1024 * 1024
+_HEAD_BYTES = 256 * 1024
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slugify(text: str, max_len: int = 80) -> str:
+    """ASCII-only filename part: letters, digits, ``-``, ``_``, ``.``; other runs become ``-``.
+
+    Accents are folded (``café`` → ``cafe``); leading dots are dropped so no hidden files appear.
+    """
+    folded = unicodedata.normalize("NFKD", str(text))
+    ascii_text = "".join(c for c in folded if not unicodedata.combining(c))
+    slug = _UNSAFE.sub("-", ascii_text)
+    slug = re.sub(r"-{2,}", "-", slug).lstrip(".")
+    slug = slug[:max_len] if max_len > 0 else slug
+    return slug if any(c.isalnum() for c in slug) else ""
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON fallback so sidecars never fail on Paths, datetimes, models, bytes or enums."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (bytes, bytearray)):
+        return f"<{len(obj)} bytes>"
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return str(obj)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-compatible deep copy with secrets masked (redaction sees every string)."""
+    return redact_obj(json.loads(json.dumps(obj, default=_json_default, ensure_ascii=False)))
+
+
+_SUBSET_KEYS: dict[str, tuple[str, ...]] = {
+    "prompt": ("final_prompt", "prompt", "original_prompt"),
+    "negative_prompt": ("negative_prompt",),
+    "model": ("model", "endpoint", "model_id"),
+    "provider": ("provider",),
+    "seed": ("seed",),
+    "size": ("size", "image_size"),
+    "request_id": ("request_id",),
+}
+
+
+def embedded_subset(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The compact parameters copied into an image: prompt, model, seed, size, request id.
+
+    Looks at the top level first, then in ``parameters`` / ``params`` / ``sent`` / ``job_params``.
+    """
+    scopes: list[Mapping[str, Any]] = [metadata]
+    for name in ("parameters", "params", "sent", "job_params", "result"):
+        inner = metadata.get(name)
+        if isinstance(inner, Mapping):
+            scopes.append(inner)
+    out: dict[str, Any] = {}
+    for key, candidates in _SUBSET_KEYS.items():
+        for scope in scopes:
+            found = next((scope[c] for c in candidates if scope.get(c) not in (None, "")), None)
+            if found is not None:
+                out[key] = found
+                break
+    if "size" not in out:
+        for scope in scopes:
+            if scope.get("width") and scope.get("height"):
+                out["size"] = f"{scope['width']}x{scope['height']}"
+                break
+    result: dict[str, Any] = _plain(out)
+    return result
+
+
+def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool) -> None:
+    """Write beside ``path`` under a hidden temporary name, then rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+class OutputWriter:
+    """Saves provider outputs with collision-free names, atomically, each with a JSON sidecar.
+
+    Thread-safe: names are reserved in a per-writer set under a lock and checked against the
+    disk, so concurrent writes with the same id and timestamp get ``-2``, ``-3`` … suffixes.
+    """
+
+    def __init__(
+        self,
+        output_dir: Path | str,
+        *,
+        prefix: str | None = None,
+        suffix: str | None = None,
+        embed: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+        fsync: bool = False,
+    ) -> None:
+        self.output_dir = Path(output_dir).expanduser()
+        self.prefix = prefix
+        self.suffix = suffix
+        self.embed = embed
+        self.clock = clock
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._reserved: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"OutputWriter({str(self.output_dir)!r}, prefix={self.prefix!r})"
+
+    # ------------------------------------------------------------------ naming
+
+    def target_dir(self) -> Path:
+        """The output directory, created (with parents) on first use."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir
+
+    def _timestamp(self) -> str:
+        now = self.clock()
+        now = (
+            now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+        )
+        return now.strftime("%Y%m%d-%H%M%S")
+
+    def base_stem(self, *, ident: str, role: str = "", index: int | None = None) -> str:
+        """The name without collision suffix or extension (pure: no disk, no reservation)."""
+        prefix = slugify(self.prefix or "")
+        if prefix and prefix[-1] not in "-_":
+            prefix += "_"
+        id8 = slugify(ident).strip("-.")[:8] or "noid"
+        suffix = slugify(self.suffix or "")
+        if suffix and suffix[0] not in "-_":
+            suffix = "-" + suffix
+        role_part = slugify(role)
+        if role_part and role_part[0] not in "-_":
+            role_part = "-" + role_part
+        number = f"-{index}" if index is not None else ""
+        return f"{prefix}{self._timestamp()}-{id8}{suffix}{role_part}{number}"
+
+    def name_for(self, *, ident: str, ext: str, role: str = "", index: int | None = None) -> str:
+        """A fresh file name, reserved for this writer: ``{prefix}{ts}-{id8}{suffix}{role}{-N}.{ext}``.
+
+        The stem is free on disk (for both the media file and its ``.json`` sidecar) and not
+        handed out before by this writer; ``-2``, ``-3`` … are appended until it is.
+        """
+        ext = slugify(ext.lstrip(".")).strip("-.").lower() or "bin"
+        return (
+            f"{self._reserve_stem(self.base_stem(ident=ident, role=role, index=index), ext)}.{ext}"
+        )
+
+    def _stem_free(self, directory: Path, stem: str, ext: str) -> bool:
+        if stem in self._reserved:
+            return False
+        return (
+            not (directory / f"{stem}.{ext}").exists() and not (directory / f"{stem}.json").exists()
+        )
+
+    def _reserve_stem(self, base: str, ext: str) -> str:
+        directory = self.output_dir
+        with self._lock:
+            stem, n = base, 1
+            while not self._stem_free(directory, stem, ext):
+                n += 1
+                stem = f"{base}-{n}"
+            self._reserved.add(stem)
+            return stem
+
+    # ------------------------------------------------------------------ writing
+
+    def write(
+        self,
+        data: bytes,
+        *,
+        ident: str,
+        metadata: Mapping[str, Any],
+        role: str = "",
+        index: int | None = None,
+        content_type: str | None = None,
+    ) -> tuple[Path, Path]:
+        """Save ``data`` and its sidecar; returns (media path, sidecar path).
+
+        The type comes from the bytes; ``content_type`` is only a fallback when sniffing fails.
+        """
+        mime = _real_type(data, content_type)
+        credentials = False
+        embedded = False
+        if mime.startswith("image/"):
+            credentials = has_content_credentials(data)
+            if self.embed and not credentials:
+                stamped = embed_parameters(data, embedded_subset(metadata))
+                embedded = stamped != data
+                data = stamped
+        directory = self.target_dir()
+        name = self.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
+        media = directory / name
+        _atomic_write_bytes(media, data, fsync=self.fsync)
+        info = _file_info(
+            name,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            mime=mime,
+            declared=content_type,
+            dims=_dims(data, mime),
+            embedded=embedded,
+            credentials=credentials,
+        )
+        return media, self._write_sidecar(media, metadata, info)
+
+    async def write_async(
+        self,
+        data: bytes,
+        *,
+        ident: str,
+        metadata: Mapping[str, Any],
+        role: str = "",
+        index: int | None = None,
+        content_type: str | None = None,
+    ) -> tuple[Path, Path]:
+        """:meth:`write` in a worker thread (file I/O and hashing stay off the event loop)."""
+        return await asyncio.to_thread(
+            self.write,
+            data,
+            ident=ident,
+            metadata=metadata,
+            role=role,
+            index=index,
+            content_type=content_type,
+        )
+
+    def write_stream(self) -> StreamingFile:
+        """A temporary file in the output directory for a streamed download.
+
+        Use as a context manager: append chunks with ``write``, then ``commit(...)``. Leaving the
+        block without committing (or with an exception) removes the temporary file.
+        """
+        return StreamingFile(self)
+
+    def _write_sidecar(
+        self, media: Path, metadata: Mapping[str, Any], info: dict[str, Any]
+    ) -> Path:
+        sidecar = media.with_suffix(".json")
+        try:
+            record = _plain({**dict(metadata), "file": info})
+            text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
+            _atomic_write_bytes(sidecar, text.encode("utf-8"), fsync=self.fsync)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                media.unlink()
+            raise
+        return sidecar
+
+
+def _real_type(data: bytes, content_type: str | None) -> str:
+    sniffed = sniff_media_type(data)
+    if sniffed:
+        return sniffed
+    if content_type:
+        return content_type.split(";", 1)[0].strip().lower() or "application/octet-stream"
+    return "application/octet-stream"
+
+
+def _dims(data: bytes, mime: str) -> tuple[int, int] | None:
+    if not mime.startswith("image/"):
+        return None
+    try:
+        return probe_size(data)
+    except ValueError:
+        return None
+
+
+def _file_info(
+    name: str,
+    *,
+    size: int,
+    sha256: str,
+    mime: str,
+    declared: str | None,
+    dims: tuple[int, int] | None,
+    embedded: bool,
+    credentials: bool,
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "path": name,
+        "bytes": size,
+        "sha256": sha256,
+        "content_type": mime,
+        "width": dims[0] if dims else None,
+        "height": dims[1] if dims else None,
+        "embedded_parameters": embedded,
+        "content_credentials": credentials,
+    }
+    if declared and declared.split(";", 1)[0].strip().lower() != mime:
+        info["declared_content_type"] = declared
+    return info
+
+
+class StreamingFile:
+    """A download in progress: chunks go to a hidden temporary file beside the final one.
+
+    Parameters are embedded into streamed images up to :data:`EMBED_MAX_BYTES` (the file is read
+    back, stamped and rewritten before it gets its final name); larger files keep only the sidecar.
+    """
+
+    def __init__(self, writer: OutputWriter) -> None:
+        self._writer = writer
+        directory = writer.target_dir()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".download.tmp-")
+        self.temp_path = Path(tmp)
+        self._fh: IO[bytes] | None = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self._head = bytearray()
+        self.bytes_written = 0
+        self._done = False
+
+    def write(self, chunk: bytes) -> int:
+        """Append a chunk; returns its length."""
+        if self._fh is None:
+            raise ValueError("stream is already committed or aborted")
+        self._fh.write(chunk)
+        self._hash.update(chunk)
+        if len(self._head) < _HEAD_BYTES:
+            self._head += chunk[: _HEAD_BYTES - len(self._head)]
+        self.bytes_written += len(chunk)
+        return len(chunk)
+
+    async def write_async(self, chunk: bytes) -> int:
+        """:meth:`write` in a worker thread."""
+        return await asyncio.to_thread(self.write, chunk)
+
+    def commit(
+        self,
+        *,
+        ident: str,
+        metadata: Mapping[str, Any],
+        role: str = "",
+        index: int | None = None,
+        content_type: str | None = None,
+    ) -> tuple[Path, Path]:
+        """Give the download its final name and write its sidecar; (media, sidecar) paths."""
+        if self._fh is None:
+            raise ValueError("stream is already committed or aborted")
+        writer = self._writer
+        try:
+            self._fh.close()
+            self._fh = None
+            head = bytes(self._head)
+            mime = _real_type(head, content_type)
+            size, digest = self.bytes_written, self._hash.hexdigest()
+            credentials = embedded = False
+            dims: tuple[int, int] | None = None
+            if mime.startswith("image/"):
+                small = size <= EMBED_MAX_BYTES
+                data = self.temp_path.read_bytes() if small else head
+                credentials = has_content_credentials(data) if small else False
+                if small and writer.embed and not credentials:
+                    stamped = embed_parameters(data, embedded_subset(metadata))
+                    if stamped != data:
+                        self.temp_path.write_bytes(stamped)
+                        data, embedded = stamped, True
+                        size, digest = len(data), hashlib.sha256(data).hexdigest()
+                dims = _dims(data, mime)
+            name = writer.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
+            media = self.temp_path.parent / name
+            self.temp_path.replace(media)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        info = _file_info(
+            name,
+            size=size,
+            sha256=digest,
+            mime=mime,
+            declared=content_type,
+            dims=dims,
+            embedded=embedded,
+            credentials=credentials,
+        )
+        return media, writer._write_sidecar(media, metadata, info)
+
+    async def commit_async(
+        self,
+        *,
+        ident: str,
+        metadata: Mapping[str, Any],
+        role: str = "",
+        index: int | None = None,
+        content_type: str | None = None,
+    ) -> tuple[Path, Path]:
+        """:meth:`commit` in a worker thread."""
+        return await asyncio.to_thread(
+            self.commit,
+            ident=ident,
+            metadata=metadata,
+            role=role,
+            index=index,
+            content_type=content_type,
+        )
+
+    def abort(self) -> None:
+        """Drop the partial download (the directory, if just created, stays: removing it races)."""
+        if self._done:
+            return
+        self._done = True
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        with contextlib.suppress(OSError):
+            self.temp_path.unlink()
+
+    def __enter__(self) -> StreamingFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._done:
+            self.abort()
