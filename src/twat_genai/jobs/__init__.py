@@ -1,0 +1,1 @@
+"""Running requests: the cross-cutting work done once for every provider, and batches."""

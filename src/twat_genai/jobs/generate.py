@@ -1,0 +1,238 @@
+"""One request, start to finish, for any provider: check what the provider can honour (warn
+about the rest), split ``n`` into calls the provider accepts, run them, download and save every
+file with its sidecar, and turn "nothing came back" into a typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from twat_genai.core.errors import BlockedError, ModelError, ProviderError, UsageError
+from twat_genai.core.models import (
+    ImageEditRequest,
+    ImageGenerationRequest,
+    MediaFile,
+    ProviderResponse,
+    Request,
+    VideoGenerationRequest,
+)
+from twat_genai.core.records import shorten
+from twat_genai.core.writer import OutputWriter
+from twat_genai.providers.base import CallContext, Provider, request_kind
+
+#: Request fields a provider may not support, and the value that means "not set".
+_OPTIONAL_FIELDS: dict[str, Any] = {
+    "negative_prompt": None,
+    "size": None,
+    "aspect_ratio": None,
+    "seed": None,
+    "guidance_scale": None,
+    "num_inference_steps": None,
+    "loras": [],
+}
+
+
+def adapt_request(provider: Provider, request: Request) -> tuple[Request, list[str]]:
+    """Drop settings the provider cannot honour, with one warning each; refuse what it
+    cannot do at all."""
+    caps = provider.capabilities
+    kind = request_kind(request)
+    if kind not in caps.kinds:
+        raise UsageError(f"{provider.name} cannot do {kind.replace('_', ' ')} requests")
+    if isinstance(request, ImageEditRequest) and request.operation not in caps.operations:
+        ops = ", ".join(sorted(caps.operations))
+        raise UsageError(f"{provider.name} has no {request.operation!r} operation (it has: {ops})")
+    if not isinstance(request, ImageGenerationRequest):
+        return request, []
+    warnings: list[str] = []
+    update: dict[str, Any] = {}
+    for name, empty in _OPTIONAL_FIELDS.items():
+        value = getattr(request, name)
+        if value not in (None, [], "") and name not in caps.fields:
+            if name == "size" and request.aspect_ratio is None and "aspect_ratio" in caps.fields:
+                continue  # the provider maps the size to its aspect ratio itself
+            warnings.append(f"{provider.name} does not support {name.replace('_', ' ')}; ignored")
+            update[name] = empty
+    return (request.model_copy(update=update) if update else request), warnings
+
+
+def split_n(request: Request, max_per_call: int) -> list[Request]:
+    """Several requests whose ``n`` the provider accepts; seeds step so images differ."""
+    if not isinstance(request, ImageGenerationRequest) or request.n <= max_per_call:
+        return [request]
+    calls = math.ceil(request.n / max_per_call)
+    parts: list[Request] = []
+    for i in range(calls):
+        n = min(max_per_call, request.n - i * max_per_call)
+        seed = request.seed + i * max_per_call if request.seed is not None else None
+        parts.append(request.model_copy(update={"n": n, "seed": seed}))
+    return parts
+
+
+def _merge(responses: list[ProviderResponse]) -> ProviderResponse:
+    if len(responses) == 1:
+        return responses[0]
+    first = responses[0]
+    merged = first.model_copy(deep=True)
+    for other in responses[1:]:
+        merged.files.extend(other.files)
+        merged.text.extend(other.text)
+        merged.warnings.extend(other.warnings)
+    merged.raw = {"calls": [{"request_id": r.request_id, **r.raw} for r in responses]}
+    return merged
+
+
+def _inputs(request: Request) -> list[str]:
+    refs: list[str] = []
+    if isinstance(request, ImageEditRequest):
+        refs += [i.describe() for i in request.images]
+        if request.mask is not None:
+            refs.append("mask: " + request.mask.describe())
+    if isinstance(request, VideoGenerationRequest):
+        for label, frame in (
+            ("first_frame", request.first_frame),
+            ("last_frame", request.last_frame),
+        ):
+            if frame is not None:
+                refs.append(f"{label}: {frame.describe()}")
+    image = getattr(request, "image", None)
+    if image is not None and hasattr(image, "describe"):
+        refs.append(image.describe())
+    return refs
+
+
+def build_metadata(
+    request: Request,
+    response: ProviderResponse,
+    file: MediaFile,
+    *,
+    warnings: list[str],
+    job: dict[str, Any] | None,
+    created: datetime,
+) -> dict[str, Any]:
+    """Everything needed to reproduce a file: the sidecar's content (redacted by the writer)."""
+    from twat_genai import __version__
+
+    job = dict(job or {})
+    prompt = getattr(request, "prompt", None)
+    return {
+        "provider": response.provider,
+        "model": response.model,
+        "request_id": response.request_id,
+        "created": created.isoformat(timespec="seconds"),
+        "original_prompt": job.pop("original_prompt", prompt),
+        "prompt": prompt,
+        "parameters": response.sent,
+        "request": shorten(request.model_dump(mode="json", exclude_none=True)),
+        "inputs": _inputs(request),
+        "result": {
+            "url": file.url if file.url and not file.url.startswith("data:") else None,
+            "width": file.width,
+            "height": file.height,
+            "content_type": file.content_type,
+            "seed": file.seed,
+            "blocked": file.blocked,
+            "role": file.role or "main",
+            **file.extra,
+        },
+        "provider_result": response.raw,
+        "text": response.text,
+        "usage": response.usage,
+        "warnings": warnings,
+        "timings": response.timings,
+        "job": job,
+        "twat_genai_version": __version__,
+    }
+
+
+async def generate(
+    provider: Provider,
+    request: Request,
+    writer: OutputWriter,
+    *,
+    ctx: CallContext | None = None,
+    job: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+) -> ProviderResponse:
+    """Run ``request`` on ``provider`` and save every file; return the response with paths set.
+
+    Raises :class:`BlockedError` when every output was blocked, :class:`ModelError` when the
+    provider returned nothing, and the provider's own errors otherwise.
+    """
+    ctx = ctx or CallContext()
+    request, adapt_warnings = adapt_request(provider, request)
+    warnings = [*(warnings or []), *adapt_warnings]
+    parts = split_n(request, provider.capabilities.max_images_per_call)
+    responses = await asyncio.gather(*(provider.generate(p, ctx) for p in parts))
+    response = _merge(list(responses))
+    warnings = warnings + response.warnings
+    response.warnings = warnings
+    created = datetime.now(timezone.utc)
+    saved = blocked = 0
+    index = 0
+    for file in response.files:
+        if file.blocked:
+            blocked += 1
+            warnings.append("an output was flagged by the provider's safety checker and not saved")
+            continue
+        data = file.data
+        if data is None:
+            if not file.url:
+                continue
+            data = await _download(provider, file.url)
+        if file.width is None and file.kind == "image":
+            file.width, file.height = _size_of(data)
+        metadata = build_metadata(
+            request, response, file, warnings=warnings, job=job, created=created
+        )
+        path, meta = await writer.write_async(
+            data,
+            ident=response.request_id,
+            metadata=metadata,
+            role=file.role,
+            index=index if index else None,
+            content_type=file.content_type,
+        )
+        index += 1
+        file.data = None
+        file.path, file.metadata_path = path, meta
+        saved += 1
+        ctx.event("saved", path=str(path))
+    if saved == 0:
+        if blocked:
+            raise BlockedError(
+                f"{response.model}: every output was blocked by the safety checker",
+                provider=response.provider,
+                request_id=response.request_id,
+                reason="nsfw",
+            )
+        detail = f" ({'; '.join(response.text)[:200]})" if response.text else ""
+        raise ModelError(
+            f"{response.model} returned no file{detail}",
+            provider=response.provider,
+            request_id=response.request_id,
+        )
+    return response
+
+
+async def _download(provider: Provider, url: str) -> bytes:
+    if url.startswith("data:"):
+        import base64
+
+        header, _, payload = url.partition(",")
+        return base64.b64decode(payload) if ";base64" in header else payload.encode()
+    data, _ = await provider.http.fetch_bytes(url)
+    return data
+
+
+def _size_of(data: bytes) -> tuple[int | None, int | None]:
+    from twat_genai.core.image_utils import probe_size
+
+    try:
+        w, h = probe_size(data)
+    except (UsageError, ProviderError, ValueError, OSError):
+        return None, None
+    return w, h
