@@ -647,8 +647,9 @@ def has_content_credentials(data: bytes) -> bool:
 def embed_parameters(data: bytes, params: dict[str, Any]) -> bytes:
     """``data`` with a compact JSON copy of ``params`` embedded, pixels untouched.
 
-    PNG: a ``tEXt`` (or ``iTXt`` when not Latin-1) chunk keyword ``parameters`` before IEND,
-    replacing an older one. JPEG: an XMP APP1 segment after SOI/APP0/Exif (a COM segment when
+    PNG: a ``tEXt`` (or ``iTXt`` when not Latin-1) chunk keyword ``parameters``, placed before
+    the first IDAT (so readers that stop at the pixels, like Pillow's ``open``, see it), replacing
+    an older one. JPEG: an XMP APP1 segment after SOI/APP0/Exif (a COM segment when
     the file already has XMP). WebP: an ``XMP `` chunk; simple VP8/VP8L files are promoted to
     VP8X. Files with C2PA Content Credentials, video and anything unparseable come back as is.
     """
@@ -680,11 +681,13 @@ def _embed_png(data: bytes, payload: str) -> bytes:
     except UnicodeEncodeError:
         chunk = _png_chunk(b"iTXt", key + b"\x00\x00\x00\x00" + payload.encode("utf-8"))
     parts = [data[: len(_PNG_SIG)]]
+    placed = False
     for ctype, start, end in chunks:
         if ctype in (b"tEXt", b"iTXt", b"zTXt") and data[start + 8 : end - 4].startswith(key):
             continue  # replace an older copy
-        if ctype == b"IEND":
+        if not placed and ctype in (b"IDAT", b"IEND"):
             parts.append(chunk)
+            placed = True
         parts.append(data[start:end])
     parts.append(data[chunks[-1][2] :])  # anything after IEND stays as it was
     return b"".join(parts)
