@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twat_genai.core.config import ImageResult, ImageSizeWH
 
@@ -19,7 +19,7 @@ class EngineConfig(BaseModel):
 
     guidance_scale: float = 3.5
     num_inference_steps: int = 28
-    image_size: Any = "SQ"
+    image_size: Any = Field(default="SQ", validate_default=True)
     enable_safety_checker: bool = False
     seed: int | None = None
     num_images: int = 1

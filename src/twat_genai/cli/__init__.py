@@ -1,0 +1,24 @@
+"""``twat-genai``: parse, run, print. Quiet by default: saved paths on stdout (or JSON with
+``--json``), one clear line per error on stderr; exit 0 ok, 1 provider failure, 2 bad input,
+130 interrupted."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from twat_genai.cli.parser import build_parser, hoist_command
+
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(hoist_command(args_in, parser))
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    from twat_genai.cli.run import dispatch
+
+    return dispatch(args)

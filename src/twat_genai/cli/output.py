@@ -1,0 +1,37 @@
+"""What the CLI prints: paths or JSON on stdout, errors and summaries on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from twat_genai.transport.redact import RedactingFilter, redact
+
+
+def setup_logging(verbose: bool) -> None:
+    """The CLI's handler on the ``twat_genai`` logger: warnings only, or debug with -v."""
+    logger = logging.getLogger("twat_genai")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+def error(message: str) -> None:
+    print(f"twat-genai: error: {redact(str(message))}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"twat-genai: warning: {redact(str(message))}", file=sys.stderr, flush=True)
+
+
+def emit_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str), flush=True)
+
+
+def emit_line(text: str) -> None:
+    print(text, flush=True)

@@ -1,0 +1,290 @@
+"""The command line: every command, its flags (``--snake_case`` and ``--kebab-case`` alike),
+and flags accepted before or after the command. Imports nothing heavy: ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+PROG = "twat-genai"
+
+Builder = Callable[[argparse.ArgumentParser], None]
+
+
+def _opt(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, **kw: object) -> None:
+    """``--name`` plus its hyphen spelling, one destination."""
+    flags = [f"--{name}"]
+    if "_" in name:
+        flags.append(f"--{name.replace('_', '-')}")
+    p.add_argument(*flags, dest=name, **kw)  # type: ignore[arg-type]
+
+
+def _flag(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, help: str) -> None:
+    _opt(p, name, action="store_true", default=False, help=help)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output and run")
+    _opt(
+        g,
+        "output_dir",
+        metavar="DIR",
+        help="folder for files and sidecars (default: generated_images)",
+    )
+    _opt(g, "output", metavar="SUBFOLDER", help="subfolder inside --output_dir")
+    _opt(g, "filename_prefix", metavar="TEXT", help="text at the start of every file name")
+    _opt(g, "filename_suffix", metavar="TEXT", help="text before the extension of every file name")
+    _opt(
+        g, "concurrency", type=int, metavar="N", help="items run at once (default: the provider's)"
+    )
+    _opt(
+        g,
+        "expand_limit",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="refuse prompts expanding to more (default 1000)",
+    )
+    _flag(g, "json", "one JSON object per result on stdout")
+    _flag(g, "dry_run", "list the expanded prompts and exit; calls no provider")
+    _flag(g, "sandbox", "run against the built-in emulator (no API key needed)")
+    _flag(g, "verbose", "debug logging on stderr (and save intermediate masks)")
+    _flag(g, "quiet", "print nothing but errors")
+
+
+def _prompt_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        p.add_argument("prompt", nargs="?", help="the prompt (same as --prompts)")
+    _opt(
+        p,
+        "prompts",
+        metavar="TEXT",
+        help="prompt; ';' separates prompts, {a,b} expands to each option",
+    )
+    _opt(p, "negative_prompt", metavar="TEXT", help="what to avoid")
+    _opt(p, "seed", type=int, help="random seed")
+
+
+def _flux_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("FLUX settings")
+    _opt(
+        g,
+        "image_size",
+        metavar="SIZE",
+        help="preset (SQ SQL SDV HDV SD HD PORT LAND WIDE ULTRA) or W,H / WxH; default SQ",
+    )
+    _opt(
+        g,
+        "lora",
+        metavar="SPEC",
+        help="LoRA: library key, URL or repo id, ':scale' optional, ';' for several",
+    )
+    _opt(g, "guidance_scale", type=float, default=3.5, metavar="X", help="default 3.5")
+    _opt(g, "num_inference_steps", type=int, default=28, metavar="N", help="default 28")
+    _opt(g, "num_images", type=int, default=1, metavar="N", help="images per prompt (default 1)")
+    _opt(g, "output_format", choices=["jpeg", "png"], help="image format fal returns")
+    _flag(g, "enable_safety_checker", "ask fal to flag NSFW outputs (flagged images are not saved)")
+
+
+def _input_option(p: argparse.ArgumentParser, required: bool = True) -> None:
+    _opt(
+        p,
+        "input_image",
+        metavar="PATH_OR_URL",
+        required=required,
+        help="input image: local file or URL",
+    )
+
+
+#: Upscaler options: flag -> (type, help). Names match UpscaleConfig fields.
+UPSCALE_OPTIONS: dict[str, tuple[type, str]] = {
+    "esrgan_model": (
+        str,
+        "esrgan: RealESRGAN_x4plus (default), _x2plus, _x4plus_anime_6B, _x4_v3, _x4_wdn_v3, _x4_anime_v3",
+    ),
+    "esrgan_tile": (int, "esrgan: tile size (0 = none)"),
+    "esrgan_face": (bool, "esrgan: face enhancement"),
+    "esrgan_output_format": (str, "esrgan: png or jpeg"),
+    "clarity_creativity": (float, "clarity: creativity (0.35)"),
+    "clarity_resemblance": (float, "clarity: resemblance (0.6)"),
+    "clarity_guidance_scale": (float, "clarity: guidance (4)"),
+    "clarity_num_inference_steps": (int, "clarity: steps (18)"),
+    "aura_sr_overlapping_tiles": (bool, "aura_sr: overlapping tiles"),
+    "aura_sr_checkpoint": (str, "aura_sr: v1 or v2"),
+    "ideogram_resemblance": (int, "ideogram: resemblance 1-100 (50)"),
+    "ideogram_detail": (int, "ideogram: detail 1-100 (50)"),
+    "ideogram_expand_prompt": (bool, "ideogram: let the model expand the prompt"),
+    "ccsr_scale": (float, "ccsr: scale (2)"),
+    "ccsr_steps": (int, "ccsr: steps (50)"),
+    "ccsr_tile_diffusion": (str, "ccsr: none, mix or gaussian"),
+    "ccsr_color_fix_type": (str, "ccsr: none, wavelet or adain (adain)"),
+    "recraft_sync_mode": (bool, "recraft: return the image inline"),
+}
+UPSCALE_TOOL_NAMES = (
+    "aura_sr", "ccsr", "clarity", "drct", "esrgan", "ideogram", "recraft_clarity", "recraft_creative",
+)  # fmt: skip
+
+
+def _text(p: argparse.ArgumentParser) -> None:
+    _prompt_options(p)
+    _flux_options(p)
+    _run_options(p)
+
+
+def _image(p: argparse.ArgumentParser) -> None:
+    _input_option(p)
+    _prompt_options(p)
+    _opt(p, "strength", type=float, default=0.75, help="how far to move from the input, 0-1 (0.75)")
+    _flux_options(p)
+    _run_options(p)
+
+
+def _control(p: argparse.ArgumentParser) -> None:
+    _input_option(p)
+    _prompt_options(p)
+    _flux_options(p)
+    _run_options(p)
+
+
+def _upscale(p: argparse.ArgumentParser) -> None:
+    _input_option(p)
+    _prompt_options(p)
+    _opt(p, "tool", choices=UPSCALE_TOOL_NAMES, default="esrgan", help="upscaler (default esrgan)")
+    _opt(p, "scale", type=float, help="upscale factor for tools that take one")
+    g = p.add_argument_group("tool options")
+    for name, (kind, help_text) in UPSCALE_OPTIONS.items():
+        if kind is bool:
+            _flag(g, name, help_text)
+        else:
+            _opt(g, name, type=kind, help=help_text)
+    _run_options(p)
+
+
+def _outpaint(p: argparse.ArgumentParser) -> None:
+    _input_option(p)
+    _prompt_options(p)
+    _opt(p, "target_width", type=int, required=True, metavar="W", help="canvas width")
+    _opt(p, "target_height", type=int, required=True, metavar="H", help="canvas height")
+    _opt(
+        p,
+        "tool",
+        choices=["bria", "flux"],
+        default="bria",
+        help="bria (default, with GenFill border pass) or flux",
+    )
+    _opt(
+        p,
+        "border",
+        type=float,
+        default=5.0,
+        metavar="PERCENT",
+        help="bria GenFill border, %% of the shorter side (5; 0 = off)",
+    )
+    _opt(p, "num_images", type=int, default=1, metavar="N", help="images (default 1)")
+    g = p.add_argument_group("flux settings")
+    _opt(g, "lora", metavar="SPEC", help="LoRA (flux only)")
+    _opt(g, "guidance_scale", type=float, default=3.5, metavar="X")
+    _opt(g, "num_inference_steps", type=int, default=28, metavar="N")
+    _run_options(p)
+
+
+def _emulator(p: argparse.ArgumentParser) -> None:
+    _opt(p, "host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    _opt(p, "port", type=int, default=8765, help="port (0 = any free port; default 8765)")
+    _opt(p, "latency", type=float, default=0.0, metavar="SECONDS", help="processing time per job")
+    _opt(
+        p, "capacity", type=int, default=8, metavar="N", help="jobs processed at once per endpoint"
+    )
+
+
+def _none(p: argparse.ArgumentParser) -> None:
+    _flag(p, "json", "machine-readable output")
+
+
+#: name -> (aliases, help, builder). Provider commands of later modules register here too.
+COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
+    "text": ((), "text to image (fal FLUX LoRA)", _text),
+    "image": ((), "image to image (fal FLUX LoRA)", _image),
+    "canny": ((), "generate following the input's edges (fal FLUX canny)", _control),
+    "depth": ((), "generate following the input's depth (fal FLUX depth)", _control),
+    "upscale": ((), "upscale with one of 8 fal tools", _upscale),
+    "outpaint": ((), "extend an image onto a larger canvas (fal Bria or Flux)", _outpaint),
+    "emulator": ((), "run the provider emulators on 127.0.0.1 (prints export lines)", _emulator),
+    "list-models": (("list_models",), "list fal operations and endpoints", _none),
+    "list-providers": (
+        ("list_providers",),
+        "list providers, the key each needs, and whether it is set",
+        _none,
+    ),
+    "version": ((), "print the version", _none),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Generate and transform images (and video) with fal.ai, Chutes, "
+        "OpenAI-compatible endpoints and Google Gemini. Files are saved with a JSON "
+        "sidecar holding everything needed to reproduce them.",
+        epilog="Flags may come before or after the command; --snake_case and --kebab-case "
+        "spellings are the same flag. Run 'twat-genai COMMAND --help' for a command's flags.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (aliases, help_text, builder) in COMMANDS.items():
+        builder(sub.add_parser(name, aliases=list(aliases), help=help_text, description=help_text))
+    return parser
+
+
+def _version() -> str:
+    from twat_genai import __version__
+
+    return f"{PROG} {__version__}"
+
+
+def command_names() -> dict[str, str]:
+    """Every accepted spelling of every command -> its canonical name."""
+    names: dict[str, str] = {}
+    for name, (aliases, _, _) in COMMANDS.items():
+        for spelling in (name, *aliases):
+            names[spelling] = name
+            names[spelling.replace("_", "-")] = name
+            names[spelling.replace("-", "_")] = name
+    return names
+
+
+def hoist_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Move the command to the front so flags may come before it (``--json text ...``).
+
+    The command is the first bare word that names a command and is not the value of the
+    preceding flag.
+    """
+    names = command_names()
+    takes_value = _value_flags(parser)
+    args = list(argv)
+    skip = False
+    for i, token in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if token == "--":
+            break
+        if token.startswith("-"):
+            skip = "=" not in token and token in takes_value
+            continue
+        if token in names:
+            canonical = names[token]
+            return [canonical, *args[:i], *args[i + 1 :]]
+        break
+    return args
+
+
+def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _value_flags(sub)
+        elif action.option_strings and action.nargs != 0:
+            flags.update(action.option_strings)
+    return flags
