@@ -52,7 +52,46 @@ _EXPORTS: dict[str, str] = {
     "generate_video": "twat_genai.api",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__", "main"]
+__all__ = [
+    "AuthenticationError",
+    "BackgroundRemovalRequest",
+    "BlockedError",
+    "ChutesClient",
+    "DownloadError",
+    "EngineConfig",
+    "FALEngine",
+    "FALImageInput",
+    "GeminiImageClient",
+    "ImageEditRequest",
+    "ImageFormats",
+    "ImageGenerationEngine",
+    "ImageGenerationRequest",
+    "ImageInput",
+    "ImageResult",
+    "ImageSizeWH",
+    "ImageSizes",
+    "ImageToImageConfig",
+    "MediaFile",
+    "MediaKind",
+    "ModelError",
+    "ModelTypes",
+    "OpenAIImageClient",
+    "OutpaintConfig",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderName",
+    "ProviderResponse",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "TwatGenAiCLI",
+    "TwatGenAiError",
+    "UpscaleConfig",
+    "UsageError",
+    "VideoGenerationRequest",
+    "__version__",
+    "generate_video",
+    "main",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

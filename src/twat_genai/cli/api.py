@@ -4,6 +4,7 @@ packages call directly). Each command expands its prompts and runs them as one b
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -272,19 +273,16 @@ class TwatGenAiCLI:
             out_dir = out_dir / output
         engine = FALEngine(out_dir, api_key=self._api_key, base_url=self._base_url)
         async with engine:
+            run = functools.partial(
+                engine.generate,
+                config=config,
+                model=model,
+                filename_prefix=filename_prefix,
+                filename_suffix=filename_suffix,
+                **kwargs,
+            )
             items = [
-                Item(
-                    label=prompt or model.name.lower(),
-                    run=lambda p=prompt: engine.generate(
-                        p,
-                        config,
-                        model=model,
-                        filename_prefix=filename_prefix,
-                        filename_suffix=filename_suffix,
-                        **kwargs,
-                    ),
-                )
-                for prompt in prompts
+                Item(label=p or model.name.lower(), run=functools.partial(run, p)) for p in prompts
             ]
             concurrency = self.concurrency or engine.provider.default_concurrency
             return await run_batch(items, concurrency=concurrency, on_outcome=self.on_outcome)

@@ -39,6 +39,12 @@ def dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): stop quietly
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _version(args: argparse.Namespace) -> int:
