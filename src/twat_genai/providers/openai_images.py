@@ -1,0 +1,485 @@
+"""OpenAI-compatible image endpoints: ``/images/generations`` (JSON) and ``/images/edits``
+(multipart), for OpenAI itself, CLIProxy-style proxies and the local emulator.
+
+Wire facts follow PROTOCOLS.md §2. The provider only maps requests to wire calls and answers to
+:class:`~twat_genai.core.models.ProviderResponse`; the core saves files and the transport retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import concurrent.futures
+import contextvars
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from twat_genai.core.config import ImageInput, ImageSizeWH
+from twat_genai.core.errors import ModelError, UsageError
+from twat_genai.core.models import (
+    ImageEditRequest,
+    ImageGenerationRequest,
+    MediaFile,
+    ProviderResponse,
+    Request,
+)
+from twat_genai.core.records import shorten
+from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.inputs import read_input
+from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
+
+__all__ = [
+    "ALIASES",
+    "DEFAULT_MODEL",
+    "OpenAIImageClient",
+    "OpenAIProvider",
+    "openai_error_info",
+    "resolve_model",
+    "wire_size",
+]
+
+DEFAULT_MODEL = "gpt-image-2"
+ALIASES: dict[str, str] = {"gpt": DEFAULT_MODEL, "nano": "gemini-3.1-flash-image"}
+
+#: Error codes that mean "the safety system refused": a blocked outcome, not a crash.
+BLOCKED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+
+#: Sizes the classic models accept (PROTOCOLS §2.2); gpt-image-2 takes any multiple of 16.
+CLASSIC_SIZES: dict[str, tuple[tuple[int, int], ...]] = {
+    "gpt-image-1": ((1024, 1024), (1536, 1024), (1024, 1536)),
+    "gpt-image-1-mini": ((1024, 1024), (1536, 1024), (1024, 1536)),
+    "gpt-image-1.5": ((1024, 1024), (1536, 1024), (1024, 1536)),
+    "dall-e-3": ((1024, 1024), (1792, 1024), (1024, 1792)),
+    "dall-e-2": ((256, 256), (512, 512), (1024, 1024)),
+}
+
+#: gpt-image-2 limits (PROTOCOLS §2.2, from SDK docstrings): sides multiples of 16, aspect
+#: between 1:3 and 3:1, at most 3840x2160 worth of pixels and 3840 on the long side.
+GPT2_STEP = 16
+GPT2_MAX_SIDE = 3840
+GPT2_MAX_PIXELS = 3840 * 2160
+GPT2_MAX_ASPECT = 3.0
+
+#: ``request.options`` keys that go on the wire as they are (besides anything else given).
+OPTION_FIELDS = (
+    "quality",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "style",
+    "user",
+)
+#: Options this client cannot consume (it reads one JSON answer, not an event stream).
+_UNSUPPORTED_OPTIONS = frozenset({"stream", "partial_images"})
+
+DEFAULT_TIMEOUT = 300.0  # GPT image models can take minutes for large, high-quality images
+
+
+def resolve_model(model: str | None) -> str:
+    """The wire model name for an alias (``gpt``, ``nano``) or a model id (passed through)."""
+    if not model:
+        return DEFAULT_MODEL
+    return ALIASES.get(model.strip().lower(), model.strip())
+
+
+def _family(model: str) -> str:
+    """The size rules a model follows: a key of :data:`CLASSIC_SIZES`, ``gpt-image-2``, or ``""``."""
+    name = model.lower().rsplit("/", 1)[-1]
+    if name in CLASSIC_SIZES:
+        return name
+    if name.startswith("gpt-image-2"):
+        return "gpt-image-2"
+    for key in sorted(CLASSIC_SIZES, key=len, reverse=True):
+        if name.startswith(key + "-"):  # dated snapshots, e.g. gpt-image-1-2025-04-15
+            return key
+    return ""
+
+
+def _gpt2_size(width: int, height: int) -> tuple[int, int]:
+    w, h = float(width), float(height)
+    if w / h > GPT2_MAX_ASPECT:
+        w = h * GPT2_MAX_ASPECT
+    elif w / h < 1 / GPT2_MAX_ASPECT:
+        h = w * GPT2_MAX_ASPECT
+    shrink = min(1.0, GPT2_MAX_SIDE / max(w, h), math.sqrt(GPT2_MAX_PIXELS / (w * h)))
+    w, h = w * shrink, h * shrink
+
+    def snap(v: float, down: bool) -> int:
+        steps = math.floor(v / GPT2_STEP) if down else round(v / GPT2_STEP)
+        return max(GPT2_STEP, int(steps) * GPT2_STEP)
+
+    out = snap(w, shrink < 1), snap(h, shrink < 1)
+    if out[0] * out[1] > GPT2_MAX_PIXELS or max(out) > GPT2_MAX_SIDE:  # rounding up overshot
+        out = snap(w, True), snap(h, True)
+    ow, oh = out
+    while ow / oh > GPT2_MAX_ASPECT:  # snapping may nudge the ratio past 3:1
+        ow -= GPT2_STEP
+    while oh / ow > GPT2_MAX_ASPECT:
+        oh -= GPT2_STEP
+    return ow, oh
+
+
+def wire_size(model: str, size: ImageSizeWH) -> tuple[str, str | None]:
+    """``("WxH", warning)`` for ``size`` on ``model``: exact when the model allows it, else the
+    nearest size it accepts (closest aspect ratio, then closest area) and a warning."""
+    w, h = size.width, size.height
+    family = _family(model)
+    if family == "gpt-image-2":
+        used = _gpt2_size(w, h)
+    elif family:
+        target_ratio, target_area = math.log(w / h), math.log(w * h)
+        used = min(
+            CLASSIC_SIZES[family],
+            key=lambda c: (
+                round(abs(math.log(c[0] / c[1]) - target_ratio), 6),
+                abs(math.log(c[0] * c[1]) - target_area),
+            ),
+        )
+    else:  # other OpenAI-compatible models (proxies): send what was asked
+        used = (w, h)
+    text = f"{used[0]}x{used[1]}"
+    if used == (w, h):
+        return text, None
+    return text, f"{model}: requested {w}x{h}, used {text}"
+
+
+def openai_error_info(status: int, body: Any, text: str) -> ErrorInfo:
+    """Read ``{"error": {message, type, param, code}}``; moderation codes are *blocked*."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return default_error_info(status, body, text)
+    message = str(error.get("message") or f"HTTP {status}")
+    code = error.get("code")
+    kind = str(code or error.get("type") or "") or None
+    param = error.get("param")
+    if param and f"'{param}'" not in message and param not in message:
+        message = f"{message} (param: {param})"
+    details = error.get("moderation_details") or body.get("moderation_details")
+    if isinstance(details, dict) and details.get("categories"):
+        message = f"{message} [categories: {', '.join(map(str, details['categories']))}]"
+    return ErrorInfo(" ".join(message.split()), kind, blocked=code in BLOCKED_CODES)
+
+
+class OpenAIProvider(Provider):
+    """OpenAI Images API (and compatible proxies): text to image and multi-image edits."""
+
+    name = "openai"
+    summary = "OpenAI-compatible images: gpt-image-2 generation and multi-image edits with masks"
+    key_env = ("OPENAI_API_KEY", "CLIPROXY_API_KEY")
+    base_url_env = ("OPENAI_BASE_URL", "CLIPROXY_API_ENDPOINT")
+    default_base_url = "https://api.openai.com/v1"
+    default_concurrency = 4
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        kinds=frozenset({"image", "edit"}),
+        operations=frozenset({"edit"}),
+        max_images_per_call=10,
+        fields=frozenset({"size", "n"}),
+    )
+
+    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
+        return HttpClient(
+            self.name,
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            error_parser=openai_error_info,
+        )
+
+    async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
+        if not isinstance(request, ImageGenerationRequest):
+            raise UsageError(f"openai cannot run a {type(request).__name__}")
+        model = resolve_model(request.model)
+        fields, warnings = self._fields(request, model)
+        started = time.monotonic()
+        if isinstance(request, ImageEditRequest):
+            if request.operation != "edit":
+                raise UsageError(f"openai has no {request.operation!r} operation (it has: edit)")
+            response, sent = await self._edit(request, fields)
+            path = "images/edits"
+        else:
+            path = "images/generations"
+            sent = dict(fields)
+            # A 500 or a read timeout may already have cost money: retry only what surely did not.
+            response = await self.http.request("POST", path, json=fields, retry="safe")
+        elapsed = time.monotonic() - started
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ModelError(
+                f"expected JSON from {path}, got {response.headers.get('content-type')}",
+                provider=self.name,
+                status_code=response.status_code,
+            ) from exc
+        if not isinstance(body, dict):
+            raise ModelError(
+                f"unexpected answer from {path}: {str(body)[:120]}", provider=self.name
+            )
+        request_id = response.headers.get("x-request-id") or _content_id(body)
+        ctx.event("completed", request_id=request_id)
+        usage = body.get("usage")
+        return ProviderResponse(
+            provider=self.name,
+            model=model,
+            request_id=request_id,
+            files=_files(body),
+            sent=shorten(sent),
+            raw=shorten(body),
+            usage=usage if isinstance(usage, dict) else None,
+            warnings=warnings,
+            timings={"request": round(elapsed, 3)},
+        )
+
+    # -- request building --------------------------------------------------------------------
+
+    def _fields(
+        self, request: ImageGenerationRequest, model: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The scalar wire fields shared by generations and edits, and mapping warnings."""
+        warnings: list[str] = []
+        fields: dict[str, Any] = {"model": model, "prompt": request.prompt, "n": request.n}
+        if request.size is not None:
+            fields["size"], warning = wire_size(model, request.size)
+            if warning:
+                warnings.append(warning)
+        options = dict(request.options)
+        for key in sorted(_UNSUPPORTED_OPTIONS & options.keys()):
+            options.pop(key)
+            warnings.append(f"openai: option {key!r} is not supported here; ignored")
+        for key in OPTION_FIELDS:
+            value = options.pop(key, None)
+            if value is not None:
+                fields[key] = value
+        fields.update({k: v for k, v in options.items() if v is not None})
+        fmt = fields.get("output_format")
+        if isinstance(fmt, str):
+            fmt = fmt.strip().lower().removeprefix("image/").lstrip(".")
+            fields["output_format"] = "jpeg" if fmt in ("jpg", "jpe") else fmt
+        return fields, warnings
+
+    async def _edit(
+        self, request: ImageEditRequest, fields: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """POST the multipart edit: ``image`` for one file, ``image[]`` per file for several."""
+        from twat_genai.core.image_utils import extension_for
+
+        inputs = await asyncio.gather(*(read_input(i, self.http) for i in request.images))
+        field_name = "image" if len(inputs) == 1 else "image[]"
+        files: list[tuple[str, tuple[str, bytes, str]]] = []
+        for n, (inp, (data, mime, _)) in enumerate(
+            zip(request.images, inputs, strict=True), start=1
+        ):
+            files.append((field_name, (_filename(inp, n, extension_for(mime)), data, mime)))
+        sent: dict[str, Any] = dict(fields)
+        sent[field_name] = [i.describe() for i in request.images]
+        if request.mask is not None:
+            data, mime, _ = await read_input(request.mask, self.http)
+            files.append(("mask", (f"mask.{extension_for(mime)}", data, mime)))
+            sent["mask"] = request.mask.describe()
+        form = {k: _form_value(v) for k, v in fields.items()}
+        response = await self.http.request(
+            "POST", "images/edits", data=form, files=files, retry="safe"
+        )
+        return response, sent
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _filename(inp: ImageInput, n: int, ext: str) -> str:
+    from twat_genai.core.writer import slugify
+
+    stem = slugify(inp.stem or "", max_len=60) or f"image-{n}"
+    return f"{stem}.{ext}"
+
+
+def _content_id(body: dict[str, Any]) -> str:
+    """A stable id when no ``x-request-id`` came back (some proxies drop it)."""
+    digest = hashlib.sha256(repr(shorten(body, max_len=64)).encode()).hexdigest()
+    return f"oai-{digest[:16]}"
+
+
+def _decode_b64(value: str) -> bytes:
+    text = value.strip()
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
+
+
+def _files(body: dict[str, Any]) -> list[MediaFile]:
+    """``data[].b64_json`` (bytes in hand) or ``data[].url`` (downloaded by the core at once)."""
+    from twat_genai.core.image_utils import sniff_media_type
+
+    items = body.get("data")
+    fmt = body.get("output_format")
+    declared = f"image/{fmt}" if isinstance(fmt, str) and fmt else None
+    files: list[MediaFile] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        extra: dict[str, Any] = {}
+        if item.get("revised_prompt"):
+            extra["revised_prompt"] = item["revised_prompt"]
+        b64 = item.get("b64_json")
+        if isinstance(b64, str) and b64:
+            try:
+                data = _decode_b64(b64)
+            except (binascii.Error, ValueError) as exc:
+                raise ModelError(f"openai returned bad base64 image data: {exc}") from exc
+            files.append(
+                MediaFile(data=data, content_type=sniff_media_type(data) or declared, extra=extra)
+            )
+        elif isinstance(item.get("url"), str) and item["url"]:
+            files.append(MediaFile(url=item["url"], content_type=declared, extra=extra))
+    return files
+
+
+# --------------------------------------------------------------------------- facade
+
+T = TypeVar("T")
+
+
+def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine from sync code: ``asyncio.run`` here, or in a worker thread when this
+    thread already runs an event loop (Jupyter, async frameworks)."""
+
+    async def main() -> T:
+        return await factory()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    context = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="twat-genai-sync") as pool:
+        return pool.submit(context.run, asyncio.run, main()).result()
+
+
+class OpenAIImageClient:
+    """Generate and edit images with an OpenAI-compatible endpoint; every image is saved with
+    its JSON sidecar by the shared core. Use the ``a*`` methods from async code (or
+    ``async with``), the plain ones from sync code.
+
+    The key comes from ``api_key``, ``OPENAI_API_KEY``/``CLIPROXY_API_KEY`` or ``./.env``;
+    the endpoint from ``base_url``, ``OPENAI_BASE_URL``/``CLIPROXY_API_ENDPOINT``, else OpenAI.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        output_dir: Path | str = "generated_images",
+        transport: Any = None,
+    ) -> None:
+        from twat_genai.core.settings import load_dotenv_once
+
+        load_dotenv_once()
+        self.provider = OpenAIProvider(api_key=api_key, base_url=base_url, transport=transport)
+        self.output_dir = Path(output_dir)
+
+    def __repr__(self) -> str:
+        return f"OpenAIImageClient(base_url={self.provider.base_url!r}, output_dir={str(self.output_dir)!r})"
+
+    async def agenerate(
+        self,
+        prompt: str,
+        *,
+        model: str = "gpt",
+        width: int | None = None,
+        height: int | None = None,
+        n: int = 1,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+        **options: Any,
+    ) -> ProviderResponse:
+        """Text to image; ``options`` are wire fields (quality, background, output_format, ...)."""
+        request = ImageGenerationRequest(
+            prompt=prompt, model=model, size=_size(width, height), n=n, options=options
+        )
+        return await self._run(request, filename_prefix, filename_suffix)
+
+    async def aedit(
+        self,
+        prompt: str,
+        images: Sequence[Any],
+        *,
+        mask: Any = None,
+        model: str = "gpt",
+        width: int | None = None,
+        height: int | None = None,
+        n: int = 1,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+        **options: Any,
+    ) -> ProviderResponse:
+        """Edit or combine images (paths, URLs, bytes or ImageInputs); ``mask`` marks the area."""
+        if isinstance(images, (str, bytes, Path, ImageInput)):
+            images = [images]
+        inputs = [ImageInput.from_any(i) for i in images]
+        if not inputs:
+            raise UsageError("openai edit needs at least one input image")
+        request = ImageEditRequest(
+            prompt=prompt,
+            model=model,
+            size=_size(width, height),
+            n=n,
+            options=options,
+            images=inputs,
+            mask=ImageInput.from_any(mask) if mask is not None else None,
+        )
+        prefix = filename_prefix if filename_prefix is not None else inputs[0].stem
+        return await self._run(request, prefix, filename_suffix)
+
+    async def _run(
+        self, request: Request, prefix: str | None, suffix: str | None
+    ) -> ProviderResponse:
+        from twat_genai.core.writer import OutputWriter
+        from twat_genai.jobs.generate import generate
+
+        writer = OutputWriter(self.output_dir, prefix=prefix, suffix=suffix)
+        job = {"original_prompt": getattr(request, "prompt", None), "client": "OpenAIImageClient"}
+        return await generate(self.provider, request, writer, job=job)
+
+    def generate(self, prompt: str, **kwargs: Any) -> ProviderResponse:
+        """Sync :meth:`agenerate`."""
+        return run_sync(lambda: self._sync(self.agenerate(prompt, **kwargs)))
+
+    def edit(self, prompt: str, images: Sequence[Any], **kwargs: Any) -> ProviderResponse:
+        """Sync :meth:`aedit`."""
+        return run_sync(lambda: self._sync(self.aedit(prompt, images, **kwargs)))
+
+    async def _sync(self, call: Awaitable[T]) -> T:
+        # Each sync call runs on its own event loop; the HTTP pool must not outlive it.
+        try:
+            return await call
+        finally:
+            await self.provider.http.aclose()
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+    async def __aenter__(self) -> OpenAIImageClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _size(width: int | None, height: int | None) -> ImageSizeWH | None:
+    if width is None and height is None:
+        return None
+    if width is None or height is None:
+        raise UsageError("give both width and height (or neither for the model's default size)")
+    from twat_genai.core.image import size_to_wh
+
+    return size_to_wh((width, height))
