@@ -188,6 +188,84 @@ def _outpaint(p: argparse.ArgumentParser) -> None:
     _run_options(p)
 
 
+def _common_gen(p: argparse.ArgumentParser) -> None:
+    _opt(p, "seed", type=int, help="random seed")
+    _opt(p, "negative_prompt", metavar="TEXT", help="what to avoid")
+    _opt(p, "prompts", metavar="TEXT", help="prompt(s), same grammar as 'text' (instead of PROMPT)")
+
+
+def _chutes_image(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", help="the prompt ({a,b} and ';' expand to several jobs)")
+    _opt(
+        p,
+        "model",
+        default="FLUX.1-dev",
+        help="Chutes image model (default FLUX.1-dev; 'hidream' for HiDream)",
+    )
+    _opt(p, "width", type=int, default=1024, help="128-2048 (1024)")
+    _opt(p, "height", type=int, default=1024, help="128-2048 (1024)")
+    _opt(p, "guidance_scale", type=float, metavar="X", help="1-20")
+    _opt(p, "steps", type=int, metavar="N", help="inference steps, 1-50")
+    _common_gen(p)
+    _run_options(p)
+
+
+def _chutes_video(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", help="the prompt")
+    _opt(
+        p,
+        "resolution",
+        default="540P",
+        help="540P (default) or 720P; first+last frame: 1280*720, 832*480, ...",
+    )
+    _opt(p, "first_frame", metavar="IMAGE", help="start from this image (image-to-video)")
+    _opt(p, "last_frame", metavar="IMAGE", help="end on this image (needs --first_frame)")
+    _opt(p, "fps", type=int, help="frames per second")
+    _opt(p, "num_frames", type=int, metavar="N", help="number of frames")
+    _opt(p, "guidance_scale", type=float, metavar="X")
+    _opt(p, "steps", type=int, metavar="N", help="inference steps")
+    _common_gen(p)
+    _run_options(p)
+
+
+def _rembg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", nargs="?", help="input image (same as --input_image)")
+    _input_option(p, required=False)
+    _run_options(p)
+
+
+def _openai_image(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", help="the prompt")
+    _opt(p, "model", default="gpt", help="gpt (= gpt-image-2, default), nano, or any model name")
+    _opt(p, "width", type=int, help="output width")
+    _opt(p, "height", type=int, help="output height")
+    _opt(p, "n", type=int, default=1, help="images per prompt (1)")
+    _opt(p, "quality", help="low, medium, high or auto")
+    _opt(p, "background", help="transparent, opaque or auto")
+    _opt(p, "output_format", help="png, jpeg or webp")
+    _opt(
+        p,
+        "input",
+        action="append",
+        metavar="IMAGE",
+        help="input image to edit (repeat for several)",
+    )
+    _opt(p, "mask", metavar="IMAGE", help="mask for the first input image (PNG)")
+    _opt(p, "prompts", metavar="TEXT", help="prompt(s) (instead of PROMPT)")
+    _run_options(p)
+
+
+def _gemini_transform(p: argparse.ArgumentParser) -> None:
+    p.add_argument("subject", help="the image to transform")
+    p.add_argument("reference", help="the reference image (lighting, style, ...)")
+    p.add_argument("prompt", nargs="?", help="what to do")
+    _opt(p, "model", default="nano", help="nano/flash31 (default), flash25, pro3, or a model name")
+    _opt(p, "aspect_ratio", help="e.g. 16:9 (default: the subject's, rounded to a supported ratio)")
+    _opt(p, "image_size", help="1K, 2K or 4K (3-series models)")
+    _opt(p, "prompts", metavar="TEXT", help="prompt(s) (instead of PROMPT)")
+    _run_options(p)
+
+
 def _emulator(p: argparse.ArgumentParser) -> None:
     _opt(p, "host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     _opt(p, "port", type=int, default=8765, help="port (0 = any free port; default 8765)")
@@ -209,6 +287,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
     "depth": ((), "generate following the input's depth (fal FLUX depth)", _control),
     "upscale": ((), "upscale with one of 8 fal tools", _upscale),
     "outpaint": ((), "extend an image onto a larger canvas (fal Bria or Flux)", _outpaint),
+    "chutes_image": (("chutes-image",), "text to image on Chutes", _chutes_image),
+    "chutes_video": (("chutes-video",), "text or frames to video on Chutes", _chutes_video),
+    "rembg": (("remove-background", "remove_background"), "remove the background (Chutes)", _rembg),
+    "openai_image": (
+        ("openai-image",),
+        "generate or edit with an OpenAI-compatible images API",
+        _openai_image,
+    ),
+    "gemini_transform": (
+        ("gemini-transform",),
+        "transform a subject after a reference (Gemini)",
+        _gemini_transform,
+    ),
     "emulator": ((), "run the provider emulators on 127.0.0.1 (prints export lines)", _emulator),
     "list-models": (("list_models",), "list fal operations and endpoints", _none),
     "list-providers": (

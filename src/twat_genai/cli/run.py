@@ -99,13 +99,20 @@ def _generate(args: argparse.Namespace) -> int:
     from twat_genai.core.settings import load_dotenv_once
 
     load_dotenv_once()
-    prompts = args.prompts if args.prompts is not None else args.prompt
+    prompts = (
+        args.prompts
+        if getattr(args, "prompts", None) is not None
+        else getattr(args, "prompt", None)
+    )
     if args.dry_run:
         return _dry_run(args, prompts)
     from twat_genai.cli.api import TwatGenAiCLI
+    from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
 
     printer = _Printer(args)
+    if args.command in PROVIDER_COMMANDS:
+        return _provider(args, prompts, printer)
     cli = TwatGenAiCLI(
         args.output_dir or "generated_images",
         verbose=args.verbose,
@@ -131,6 +138,20 @@ def _generate(args: argparse.Namespace) -> int:
     if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
         output.warn(summary.line())
     return summary.exit_code
+
+
+def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
+    from twat_genai.cli.api import prompt_list, run_sync
+    from twat_genai.cli.provider_commands import PROVIDER_COMMANDS, run_provider_command
+    from twat_genai.cli.sandbox import sandbox_env
+
+    command = PROVIDER_COMMANDS[args.command]
+    expanded = prompt_list(prompts, limit=args.expand_limit, required=command.needs_prompt)
+    with sandbox_env() if args.sandbox else nullcontext():
+        summary = run_sync(run_provider_command(args, expanded, printer))
+    if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
+        output.warn(summary.line())
+    return int(summary.exit_code)
 
 
 def _dry_run(args: argparse.Namespace, prompts: Any) -> int:
