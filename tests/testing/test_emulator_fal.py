@@ -11,13 +11,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 from PIL import Image
 
-from twat_genai.testing import EmulatorServer, running_emulator
+from twat_genai.testing import (
+    EmulatorApp,
+    EmulatorRequest,
+    EmulatorResponse,
+    EmulatorServer,
+    running_emulator,
+)
 from twat_genai.testing.scenarios import parse_scenarios, strip_scenarios
 
 from .conftest import AUTH
@@ -125,7 +132,11 @@ def test_default_size_and_determinism(http: httpx2.Client) -> None:
 
 def test_sync_run(http: httpx2.Client) -> None:
     """``POST /fal/run/...`` answers the model output directly."""
-    r = http.post("/fal/run/fal-ai/flux-lora", json={"prompt": "now", "image_size": "square"})
+    r = http.post(
+        "/fal/run/fal-ai/flux-lora",
+        params={"fal_webhook": "https://example.com/hook"},  # accepted and ignored
+        json={"prompt": "now", "image_size": "square"},
+    )
     assert r.status_code == 200
     assert r.json()["images"][0]["width"] == 512
     assert r.headers["x-fal-request-id"]
@@ -543,3 +554,73 @@ def test_serve_prints_exports_and_exits_cleanly_on_sigint() -> None:
             proc.communicate()
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+class EchoApp(EmulatorApp):
+    """A minimal app, shaped like the later OpenAI/Gemini/Chutes ones."""
+
+    name = "echo"
+
+    async def handle(self, req: EmulatorRequest) -> EmulatorResponse:
+        req.endpoint = req.path
+        if req.path == "/form":
+            form = req.form()
+            upload = form.file("image[]")
+            assert upload is not None
+            url = self.server.files.put(upload.data, upload.content_type, upload.filename)
+            return EmulatorResponse.json(
+                {"fields": form.fields, "url": url, "n": len(form.files["image[]"])}
+            )
+        return self.not_found(req)
+
+    def env(self, root: str) -> dict[str, str]:
+        return {"ECHO_BASE_URL": root + self.prefix}
+
+
+def test_custom_app_form_parsing_and_file_store() -> None:
+    """A mounted app sees prefix-relative paths, multipart forms, the file store and its env."""
+    with running_emulator(apps={"/echo": EchoApp()}) as server:
+        assert server.env() == {"ECHO_BASE_URL": server.root + "/echo"}
+        data = png_bytes((4, 4))
+        files = [
+            ("image[]", ("a.png", data, "image/png")),
+            ("image[]", ("b.png", data, "image/png")),
+        ]
+        r = httpx2.post(
+            server.root + "/echo/form",
+            data={"prompt": "héllo", "n": "2"},
+            files=files,
+            trust_env=False,
+        )
+        assert r.status_code == 200
+        body = r.json()
+        assert body["fields"] == {"prompt": ["héllo"], "n": ["2"]} and body["n"] == 2
+        assert body["url"].startswith(server.root + "/files/") and body["url"].endswith("/a.png")
+        got = httpx2.get(body["url"], trust_env=False)
+        assert got.content == data and got.headers["content-type"] == "image/png"
+        missing = httpx2.get(server.root + "/echo/nothing", trust_env=False)
+        assert missing.status_code == 404
+        assert httpx2.get(server.root + "/nowhere", trust_env=False).status_code == 404
+        entry = server.requests[0]
+        assert entry["provider"] == "echo" and entry["endpoint"] == "/form"
+        assert entry["args"]["image[]"][0].startswith("<file 'a.png' image/png")
+
+
+def test_chunked_request_body_and_keep_alive(emulator: EmulatorServer) -> None:
+    """Chunked uploads are read whole, and one connection serves many requests."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"prompt": '
+        yield b'"chunked", "image_size": "square"}'
+
+    with httpx2.Client(base_url=emulator.root, headers=AUTH, trust_env=False) as c:
+        r = c.post(
+            "/fal/run/fal-ai/flux-lora",
+            content=chunks(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 200 and r.json()["prompt"] == "chunked"
+        for _ in range(5):
+            assert c.get("/_emulator/stats").status_code == 200
+    log = emulator.requests
+    assert log[0]["args"] == {"prompt": "chunked", "image_size": "square"}

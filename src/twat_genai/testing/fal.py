@@ -224,6 +224,9 @@ class FalEmulator(EmulatorApp):
 
     def reset(self) -> None:
         """Forget jobs and the rate-limit memory; issued CDN tokens stay valid (clients cache them)."""
+        for lane in self._lanes.values():  # running tasks must not pump these any more
+            lane.waiting.clear()
+            lane.jobs.clear()
         for task in list(self._tasks):
             task.cancel()
         self.jobs.clear()

@@ -379,7 +379,8 @@ class FileStore:
             return None
         if parts.scheme not in {"http", "https"} or parts.port != self._server.port:
             return None
-        if parts.hostname not in {"127.0.0.1", "localhost", self._server.host}:
+        hosts = {"127.0.0.1", "localhost", "::1", self._server.host, self._server.public_host}
+        if parts.hostname not in hosts:
             return None
         match = _FILE_ID.search(parts.path)
         return self._files.get(match.group(1)) if match else None
@@ -530,8 +531,13 @@ class EmulatorServer:
         """``http://HOST:PORT`` once started."""
         if self._server is None:
             raise RuntimeError("EmulatorServer is not started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{self.public_host}:{self.port}"
+
+    @property
+    def public_host(self) -> str:
+        """Host for self-referencing URLs (a wildcard bind is reached via loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"[{host}]" if ":" in host else host
 
     def env(self) -> dict[str, str]:
         """Environment variables of every app (what ``twat-genai emulator`` prints)."""
