@@ -1,0 +1,500 @@
+"""Google Gemini image models ("Nano Banana"): ``models/{model}:generateContent`` with text and
+inline image parts in, ``inlineData`` image parts out.
+
+Wire facts follow PROTOCOLS.md §3. The key travels only in the ``x-goog-api-key`` header, never
+as ``?key=`` (the previous implementation leaked it into error messages that way). "No image"
+answers come back as HTTP 200; they become :class:`BlockedError` or :class:`ModelError` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from twat_genai.core.config import ImageInput
+from twat_genai.core.errors import (
+    AuthenticationError,
+    BlockedError,
+    ModelError,
+    ProviderError,
+    UsageError,
+)
+from twat_genai.core.models import (
+    ImageEditRequest,
+    ImageGenerationRequest,
+    MediaFile,
+    ProviderResponse,
+    Request,
+)
+from twat_genai.core.records import shorten
+from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.inputs import read_input
+from twat_genai.providers.openai_images import run_sync
+from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
+
+__all__ = [
+    "ALIASES",
+    "ASPECT_RATIOS",
+    "DEFAULT_MODEL",
+    "SAFETY_FINISH_REASONS",
+    "GeminiImageClient",
+    "GeminiProvider",
+    "google_error_info",
+    "resolve_model",
+]
+
+DEFAULT_MODEL = "gemini-3.1-flash-image-preview"
+ALIASES: dict[str, str] = {
+    "nano": DEFAULT_MODEL,
+    "flash31": DEFAULT_MODEL,
+    "flash25": "gemini-2.5-flash-image",
+    "pro3": "gemini-3-pro-image-preview",
+}
+
+#: Aspect ratios every Gemini image model takes, with the 1K pixels (PROTOCOLS §3.2).
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+#: Extra ratios listed for 3.1 flash image only [uncertain, PROTOCOLS §3.2]: accepted when asked
+#: for explicitly, never chosen by the size mapping.
+EXTRA_RATIOS_31 = ("1:4", "4:1", "1:8", "8:1")
+IMAGE_SIZES = ("1K", "2K", "4K")
+
+#: ``finishReason`` values that mean the safety system withheld the image.
+SAFETY_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+    }
+)
+
+DEFAULT_TIMEOUT = 300.0  # 4K images on the pro model can take minutes
+API_VERSION = "v1beta"
+
+
+def resolve_model(model: str | None) -> str:
+    """The wire model id for an alias (``nano``, ``flash31``, ``flash25``, ``pro3``) or a model
+    id (passed through, ``models/`` prefix removed)."""
+    if not model:
+        return DEFAULT_MODEL
+    name = model.strip()
+    return ALIASES.get(name.lower(), name.removeprefix("models/"))
+
+
+def takes_image_size(model: str) -> bool:
+    """Only 3-series image models take ``imageSize``; 2.5 flash image is 1K only."""
+    return model.removeprefix("models/").startswith("gemini-3")
+
+
+def google_error_info(status: int, body: Any, text: str) -> ErrorInfo:
+    """Read ``{"error": {code, message, status, details}}``; the type is the ErrorInfo
+    ``reason`` (e.g. ``API_KEY_INVALID``) when given, else the status (``RESOURCE_EXHAUSTED``)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return default_error_info(status, body, text)
+    message = str(error.get("message") or f"HTTP {status}")
+    kind = error.get("status")
+    for item in error.get("details") or []:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            kind = item.get("reason") or kind
+    return ErrorInfo(" ".join(message.split()), str(kind) if kind else None)
+
+
+class GeminiProvider(Provider):
+    """Gemini image generation and multi-image editing over the Generative Language API."""
+
+    name = "gemini"
+    summary = "Google Gemini image models (Nano Banana): text to image, multi-image transforms"
+    key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    base_url_env = ("TWAT_GENAI_GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL")
+    default_base_url = "https://generativelanguage.googleapis.com"
+    default_concurrency = 4
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        kinds=frozenset({"image", "edit"}),
+        operations=frozenset({"edit"}),
+        max_images_per_call=1,
+        fields=frozenset({"size", "aspect_ratio"}),
+    )
+
+    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
+        return HttpClient(
+            self.name,
+            base_url=self.base_url,
+            headers={"x-goog-api-key": str(self.api_key)},
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            error_parser=google_error_info,
+        )
+
+    async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
+        if not isinstance(request, ImageGenerationRequest):
+            raise UsageError(f"gemini cannot run a {type(request).__name__}")
+        if isinstance(request, ImageEditRequest) and request.operation != "edit":
+            raise UsageError(f"gemini has no {request.operation!r} operation (it has: edit)")
+        model = resolve_model(request.model)
+        payload, sent, warnings = await self._payload(request, model)
+        path = f"{API_VERSION}/models/{model}:generateContent"
+        started = time.monotonic()
+        try:
+            # Retry only what surely did not run: a 500 may already have been billed.
+            body = await self.http.post_json(path, payload, retry="safe")
+        except ProviderError as exc:
+            if exc.error_type == "API_KEY_INVALID" and not isinstance(exc, AuthenticationError):
+                raise AuthenticationError(
+                    str(exc),
+                    provider=self.name,
+                    status_code=exc.status_code,
+                    error_type=exc.error_type,
+                    body=exc.body,
+                ) from exc
+            raise
+        elapsed = time.monotonic() - started
+        if not isinstance(body, dict):
+            raise ModelError(
+                f"unexpected answer from {model}: {str(body)[:120]}", provider=self.name
+            )
+        request_id = str(body.get("responseId") or _content_id(body))
+        files, text, thoughts = _parts(body)
+        if not files:
+            raise _no_image(body, model, request_id, text)
+        ctx.event("completed", request_id=request_id)
+        usage = body.get("usageMetadata")
+        raw = shorten(body)
+        if thoughts:
+            raw["skipped_thought_images"] = thoughts
+        return ProviderResponse(
+            provider=self.name,
+            model=str(body.get("modelVersion") or model),
+            request_id=request_id,
+            files=files,
+            sent=sent,
+            raw=raw,
+            text=text,
+            usage=usage if isinstance(usage, dict) else None,
+            warnings=warnings,
+            timings={"request": round(elapsed, 3)},
+        )
+
+    # -- request building --------------------------------------------------------------------
+
+    async def _payload(
+        self, request: ImageGenerationRequest, model: str
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """(wire body, its record for the sidecar, warnings)."""
+        warnings: list[str] = []
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
+        sent_parts: list[Any] = [{"text": request.prompt}]
+        first_size: tuple[int, int] | None = None
+        if isinstance(request, ImageEditRequest):
+            inputs = await asyncio.gather(*(read_input(i, self.http) for i in request.images))
+            for inp, (data, mime, size) in zip(request.images, inputs, strict=True):
+                first_size = first_size or size
+                encoded = base64.b64encode(data).decode("ascii")
+                parts.append({"inlineData": {"mimeType": mime, "data": encoded}})
+                sent_parts.append({"inlineData": {"mimeType": mime, "source": inp.describe()}})
+            if request.mask is not None:
+                warnings.append("gemini does not take a mask; describe the area in the prompt")
+        options = dict(request.options)
+        image_config: dict[str, Any] = {}
+        ratio = self._aspect_ratio(request, model, first_size, warnings)
+        if ratio:
+            image_config["aspectRatio"] = ratio
+        image_size = options.pop("image_size", None) or options.pop("imageSize", None)
+        if image_size:
+            size_text = str(image_size).strip().upper()
+            if size_text not in IMAGE_SIZES:
+                raise UsageError(f"invalid Gemini image size {image_size!r}: use 1K, 2K or 4K")
+            if takes_image_size(model):
+                image_config["imageSize"] = size_text
+            else:
+                warnings.append(f"{model} makes 1K images only; image size {size_text} ignored")
+        modalities = options.pop("response_modalities", None) or ["TEXT", "IMAGE"]
+        generation_config: dict[str, Any] = {"responseModalities": list(modalities)}
+        if image_config:
+            generation_config["imageConfig"] = image_config
+        safety = options.pop("safety_settings", None)
+        generation_config.update({k: v for k, v in options.items() if v is not None})
+        payload: dict[str, Any] = {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": generation_config,
+        }
+        if safety is not None:
+            payload["safetySettings"] = safety
+        sent = {
+            "model": model,
+            "contents": [{"role": "user", "parts": sent_parts}],
+            "generationConfig": generation_config,
+        }
+        if safety is not None:
+            sent["safetySettings"] = safety
+        return payload, sent, warnings
+
+    def _aspect_ratio(
+        self,
+        request: ImageGenerationRequest,
+        model: str,
+        first_size: tuple[int, int] | None,
+        warnings: list[str],
+    ) -> str | None:
+        """Explicit ratio, else the size's nearest ratio, else (edits) the first input's."""
+        from twat_genai.core.image import nearest_aspect_ratio
+
+        choices = list(ASPECT_RATIOS)
+        asked = request.aspect_ratio or request.options.get("aspect_ratio")
+        if asked:
+            text = str(asked).strip().replace("/", ":").replace("x", ":")
+            allowed = choices + (list(EXTRA_RATIOS_31) if model.startswith("gemini-3.1") else [])
+            if text in allowed:
+                return text
+            a, _, b = text.partition(":")
+            try:
+                near = nearest_aspect_ratio(float(a), float(b), choices)
+            except ValueError:
+                raise UsageError(
+                    f"invalid aspect ratio {asked!r}: use one of {', '.join(choices)}"
+                ) from None
+            warnings.append(f"gemini: requested aspect ratio {asked}, used {near}")
+            return near
+        if request.size is not None:
+            w, h = request.size.width, request.size.height
+            near = nearest_aspect_ratio(w, h, choices)
+            pw, ph = ASPECT_RATIOS[near]
+            if (pw, ph) != (w, h):
+                warnings.append(f"gemini: requested {w}x{h}, used {near} ({pw}x{ph} at 1K)")
+            return near
+        if first_size is not None:
+            return nearest_aspect_ratio(first_size[0], first_size[1], choices)
+        return None
+
+
+def _content_id(body: dict[str, Any]) -> str:
+    digest = hashlib.sha256(repr(shorten(body, max_len=64)).encode()).hexdigest()
+    return f"gem-{digest[:16]}"
+
+
+def _decode(data: str) -> bytes:
+    """Standard or URL-safe base64, padded or not."""
+    text = "".join(data.split()).replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
+
+
+def _parts(body: dict[str, Any]) -> tuple[list[MediaFile], list[str], int]:
+    """(images, texts, skipped thought images) from ``candidates[].content.parts``."""
+    from twat_genai.core.image_utils import sniff_media_type
+
+    files: list[MediaFile] = []
+    texts: list[str] = []
+    thoughts = 0
+    for index, cand in enumerate(body.get("candidates") or []):
+        if not isinstance(cand, dict):
+            continue
+        content = cand.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, dict):
+                continue
+            inline = part.get("inlineData") or part.get("inline_data")
+            if part.get("thought"):
+                thoughts += 1 if isinstance(inline, dict) else 0
+                continue  # drafts and reasoning, not the answer
+            if isinstance(part.get("text"), str) and part["text"].strip():
+                texts.append(part["text"].strip())
+            if not isinstance(inline, dict) or not inline.get("data"):
+                continue
+            try:
+                data = _decode(str(inline["data"]))
+            except (binascii.Error, ValueError) as exc:
+                raise ModelError(f"gemini returned bad base64 image data: {exc}") from exc
+            declared = inline.get("mimeType") or inline.get("mime_type")
+            files.append(
+                MediaFile(
+                    data=data,
+                    content_type=sniff_media_type(data) or declared,
+                    extra={"candidate": cand.get("index", index)},
+                )
+            )
+    return files, texts, thoughts
+
+
+def _no_image(body: dict[str, Any], model: str, request_id: str, text: list[str]) -> ProviderError:
+    """BlockedError for a prompt block or a safety finish; ModelError for any other empty answer."""
+    said = f": model said {' '.join(text)[:300]!r}" if text else ""
+    feedback = body.get("promptFeedback") or body.get("prompt_feedback") or {}
+    block = feedback.get("blockReason") or feedback.get("block_reason")
+    kw: dict[str, Any] = {"provider": "gemini", "request_id": request_id, "body": shorten(body)}
+    if block:
+        message = feedback.get("blockReasonMessage") or feedback.get("block_reason_message")
+        extra = f" ({message})" if message else ""
+        return BlockedError(
+            f"{model}: prompt blocked (blockReason={block}){extra}{said}", reason=str(block), **kw
+        )
+    reasons: list[str] = []
+    notes: list[str] = []
+    for cand in body.get("candidates") or []:
+        if isinstance(cand, dict):
+            reason = cand.get("finishReason") or cand.get("finish_reason")
+            if reason:
+                reasons.append(str(reason))
+            note = cand.get("finishMessage") or cand.get("finish_message")
+            if note:
+                notes.append(str(note))
+    detail = f" ({'; '.join(notes)[:200]})" if notes else ""
+    blocked = next((r for r in reasons if r in SAFETY_FINISH_REASONS), None)
+    if blocked:
+        return BlockedError(
+            f"{model}: image blocked (finishReason={blocked}){detail}{said}", reason=blocked, **kw
+        )
+    shown = ",".join(reasons) or "none"
+    return ModelError(f"{model}: no image returned (finishReason={shown}){detail}{said}", **kw)
+
+
+# --------------------------------------------------------------------------- facade
+
+T = TypeVar("T")
+
+
+class GeminiImageClient:
+    """Transform and generate images with Gemini; every image is saved with its sidecar by the
+    shared core. ``a*`` methods for async code (or ``async with``), plain ones for sync code.
+
+    The key comes from ``api_key``, ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` or ``./.env``; the
+    endpoint from ``base_url``, ``TWAT_GENAI_GEMINI_BASE_URL``/``GOOGLE_GEMINI_BASE_URL``.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        output_dir: Path | str = "generated_images",
+        transport: Any = None,
+    ) -> None:
+        from twat_genai.core.settings import load_dotenv_once
+
+        load_dotenv_once()
+        self.provider = GeminiProvider(api_key=api_key, base_url=base_url, transport=transport)
+        self.output_dir = Path(output_dir)
+
+    def __repr__(self) -> str:
+        return (
+            f"GeminiImageClient(base_url={self.provider.base_url!r}, "
+            f"output_dir={str(self.output_dir)!r})"
+        )
+
+    async def atransform(
+        self,
+        subject: Any,
+        reference: Any,
+        prompt: str,
+        *,
+        model: str = "nano",
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+    ) -> ProviderResponse:
+        """Apply ``prompt`` to ``subject`` guided by ``reference`` (parts: text, subject,
+        reference); the aspect ratio defaults to the subject's."""
+        images = [ImageInput.from_any(subject), ImageInput.from_any(reference)]
+        return await self.agenerate(
+            prompt,
+            images=images,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            image_size=image_size,
+            filename_prefix=filename_prefix,
+            filename_suffix=filename_suffix,
+        )
+
+    async def agenerate(
+        self,
+        prompt: str,
+        *,
+        images: Sequence[Any] = (),
+        model: str = "nano",
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+    ) -> ProviderResponse:
+        """Text (plus optional input images) to image."""
+        from twat_genai.core.writer import OutputWriter
+        from twat_genai.jobs.generate import generate
+
+        size = None
+        if width is not None or height is not None:
+            if width is None or height is None:
+                raise UsageError("give both width and height, or an aspect ratio")
+            from twat_genai.core.image import size_to_wh
+
+            size = size_to_wh((width, height))
+        options = {"image_size": image_size} if image_size else {}
+        inputs = [ImageInput.from_any(i) for i in images]
+        request: ImageGenerationRequest
+        if inputs:
+            request = ImageEditRequest(
+                prompt=prompt,
+                model=model,
+                aspect_ratio=aspect_ratio,
+                size=size,
+                options=options,
+                images=inputs,
+            )
+        else:
+            request = ImageGenerationRequest(
+                prompt=prompt, model=model, aspect_ratio=aspect_ratio, size=size, options=options
+            )
+        prefix = filename_prefix
+        if prefix is None and inputs:
+            prefix = inputs[0].stem
+        writer = OutputWriter(self.output_dir, prefix=prefix, suffix=filename_suffix)
+        job = {"original_prompt": prompt, "client": "GeminiImageClient"}
+        return await generate(self.provider, request, writer, job=job)
+
+    def transform(
+        self, subject: Any, reference: Any, prompt: str, **kwargs: Any
+    ) -> ProviderResponse:
+        """Sync :meth:`atransform`."""
+        return run_sync(lambda: self._sync(self.atransform(subject, reference, prompt, **kwargs)))
+
+    def generate(self, prompt: str, **kwargs: Any) -> ProviderResponse:
+        """Sync :meth:`agenerate`."""
+        return run_sync(lambda: self._sync(self.agenerate(prompt, **kwargs)))
+
+    async def _sync(self, call: Awaitable[T]) -> T:
+        # Each sync call runs on its own event loop; the HTTP pool must not outlive it.
+        try:
+            return await call
+        finally:
+            await self.provider.http.aclose()
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+    async def __aenter__(self) -> GeminiImageClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
