@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import email.parser
 import email.policy
+import http
 import importlib
 import importlib.util
 import json
@@ -259,6 +260,13 @@ def json_response(
 ) -> EmulatorResponse:
     """Shorthand for :meth:`EmulatorResponse.json`."""
     return EmulatorResponse.json(data, status, headers)
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 # --------------------------------------------------------------------------- apps
@@ -597,10 +605,10 @@ class EmulatorServer:
             self._conns.add(task)
         try:
             await self._serve_connection(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError):
+            pass  # the client went away or spoke broken HTTP: drop the connection
         except asyncio.CancelledError:
-            pass
+            pass  # server stopping
         finally:
             if task is not None:
                 self._conns.discard(task)
@@ -664,7 +672,9 @@ class EmulatorServer:
         headers.append(("server", "twat-genai-emulator"))
         if resp.stream is None:
             headers.append(("content-length", str(len(resp.body))))
-            out = conn.send(h11.Response(status_code=resp.status, headers=headers))
+            out = conn.send(
+                h11.Response(status_code=resp.status, headers=headers, reason=_reason(resp.status))
+            )
             if not head and resp.body:
                 out += conn.send(h11.Data(data=resp.body))
             out += conn.send(h11.EndOfMessage())
@@ -672,7 +682,11 @@ class EmulatorServer:
             await writer.drain()
             return len(resp.body)
         # No Content-Length: h11 frames the body with chunked transfer-encoding.
-        writer.write(conn.send(h11.Response(status_code=resp.status, headers=headers)))
+        writer.write(
+            conn.send(
+                h11.Response(status_code=resp.status, headers=headers, reason=_reason(resp.status))
+            )
+        )
         await writer.drain()
         sent = 0
         try:
