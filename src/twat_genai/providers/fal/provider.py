@@ -329,4 +329,3 @@ def _files(result: dict[str, Any]) -> list[MediaFile]:
             )
         )
     return files
-
