@@ -8,6 +8,7 @@ a proxy) and ``transport`` (an ``httpx`` transport).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -250,13 +251,20 @@ class HttpClient:
         return _json(response, self.provider)
 
     @asynccontextmanager
-    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
-        """A streamed response (status already checked); retried only before the body flows."""
+    async def stream(
+        self, method: str, path: str, *, limited: bool = True, **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """A streamed response (status already checked); retried only before the body flows.
+
+        ``limited=False`` is for long-lived streams (status events) that must not hold one of
+        the provider's in-flight slots for the whole job.
+        """
         url = self.url(path)
         attempt = 0
         while True:
             try:
-                async with self.limiter, self.client.stream(method, url, **kwargs) as response:
+                gate = self.limiter if limited else contextlib.nullcontext()
+                async with gate, self.client.stream(method, url, **kwargs) as response:
                     if not response.is_success:
                         await response.aread()
                         raise self.error_for(response)
