@@ -152,7 +152,7 @@ class FalQueue:
         stats.status_requests += 1
         try:
             async with self.http.stream(
-                "GET", f"{job.status_url}/stream", timeout=None
+                "GET", f"{job.status_url}/stream", limited=False, timeout=None
             ) as response:
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     return None
