@@ -179,6 +179,11 @@ def _put(body: Body, key: str, value: Any) -> None:
         body[key] = value
 
 
+def _or(value: Any, default: Any) -> Any:
+    """``value`` unless absent: 0 is a value to check, not a request for the default."""
+    return default if value is None else value
+
+
 def _pixels(req: ImageGenerationRequest) -> tuple[int, int] | None:
     if req.size is not None:
         return req.size.width, req.size.height
@@ -226,8 +231,8 @@ def _hidream_body(req: ImageGenerationRequest) -> Built:
     body: Body = {
         "prompt": req.prompt,
         "resolution": resolution,
-        "guidance_scale": 5.0 if req.guidance_scale is None else req.guidance_scale,
-        "num_inference_steps": req.num_inference_steps or 50,
+        "guidance_scale": _or(req.guidance_scale, 5.0),
+        "num_inference_steps": _or(req.num_inference_steps, 50),
     }
     _put(body, "seed", req.seed)
     return body, warnings
@@ -245,9 +250,9 @@ def _hidream_edit_body(req: ImageEditRequest) -> Built:
         warnings.append("HiDream edit keeps the input image's size; the requested size is ignored")
     body: Body = {
         "prompt": req.prompt,
-        "guidance_scale": 5.0 if req.guidance_scale is None else req.guidance_scale,
+        "guidance_scale": _or(req.guidance_scale, 5.0),
         "image_guidance_scale": 4.0,
-        "num_inference_steps": req.num_inference_steps or 28,
+        "num_inference_steps": _or(req.num_inference_steps, 28),
     }
     _put(body, "negative_prompt", req.negative_prompt)
     _put(body, "seed", req.seed)
@@ -263,10 +268,10 @@ def _skyreels_body(req: VideoGenerationRequest) -> Built:
     _put(body, "negative_prompt", req.negative_prompt)
     body.update(
         resolution=(req.resolution or "540P").upper(),
-        fps=req.fps or 24,
-        num_frames=req.num_frames or 97,
-        guidance_scale=6.0 if req.guidance_scale is None else req.guidance_scale,
-        inference_steps=req.num_inference_steps or 30,
+        fps=_or(req.fps, 24),
+        num_frames=_or(req.num_frames, 97),
+        guidance_scale=_or(req.guidance_scale, 6.0),
+        inference_steps=_or(req.num_inference_steps, 30),
     )
     _put(body, "seed", req.seed)
     body["shift"] = 8.0
@@ -282,10 +287,10 @@ def _flf2v_body(req: VideoGenerationRequest) -> Built:
     body: Body = {
         "prompt": req.prompt,
         "resolution": resolution,
-        "fps": req.fps or 16,
-        "frames": req.num_frames or 81,
-        "guidance_scale": 5.0 if req.guidance_scale is None else req.guidance_scale,
-        "steps": req.num_inference_steps or 25,
+        "fps": _or(req.fps, 16),
+        "frames": _or(req.num_frames, 81),
+        "guidance_scale": _or(req.guidance_scale, 5.0),
+        "steps": _or(req.num_inference_steps, 25),
     }
     if req.negative_prompt:
         warnings.append("first+last-frame video takes no negative prompt; ignored")
