@@ -721,3 +721,28 @@ def test_emulator_video_and_scenarios(chutes_server: EmulatorServer) -> None:
         ).status_code
         == 400
     )
+
+
+def test_emulator_slow_scenario_delays_the_answer(chutes_server: EmulatorServer) -> None:
+    import time
+
+    started = time.monotonic()
+    body = {"model": "FLUX.1-dev", "prompt": "[emulate:slow=0.3] x", "width": 128, "height": 128}
+    assert post(chutes_server, "/image/generate", body).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_edit_warns_about_what_hidream_edit_ignores(
+    chutes_server: EmulatorServer, tmp_path: Path
+) -> None:
+    from twat_genai.core.models import ImageEditRequest
+
+    source = picture(tmp_path / "in.png", (64, 64))
+    request = ImageEditRequest(prompt="x", images=[source], model="qwen-edit", strength=0.5)
+
+    async def go() -> Any:
+        async with client(tmp_path / "out") as c:
+            return await c.arun(request)
+
+    warnings = " | ".join(asyncio.run(go()).warnings)
+    assert "strength" in warnings and "qwen-edit" in warnings

@@ -248,6 +248,11 @@ def _hidream_edit_body(req: ImageEditRequest) -> Built:
     ]
     if _pixels(req) is not None:
         warnings.append("HiDream edit keeps the input image's size; the requested size is ignored")
+    if req.model and req.model.lower() not in HIDREAM_MODELS | {
+        "hidream-edit",
+        "chutes-hidream-edit",
+    }:
+        warnings.append(f"Chutes edits run on HiDream edit; model {req.model!r} ignored")
     body: Body = {
         "prompt": req.prompt,
         "guidance_scale": _or(req.guidance_scale, 5.0),
