@@ -521,6 +521,8 @@ def _request_id(response: httpx.Response, files: list[MediaFile]) -> str:
 
 
 class ChutesProvider(Provider):
+    """Chutes: one synchronous POST per request, routed by :func:`operation_for`."""
+
     name = "chutes"
     summary = (
         "Chutes: FLUX/SDXL/Qwen image router, HiDream generate+edit, rembg, SkyReels/Wan video"
@@ -719,7 +721,9 @@ class ChutesClient:
         negative_prompt: str | None = None,
     ) -> ImageEditRequest:
         """HiDream edit of one image (path, URL, data URI, bytes or PIL image)."""
-        options = {"image_guidance_scale": image_guidance_scale} if image_guidance_scale else {}
+        options = (
+            {} if image_guidance_scale is None else {"image_guidance_scale": image_guidance_scale}
+        )
         return ImageEditRequest(
             prompt=prompt,
             images=[_image(image)],
