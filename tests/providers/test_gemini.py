@@ -81,9 +81,12 @@ def test_payload_uses_standard_base64_and_real_mime_types(
     jpg = image_factory("b.jpg", (300, 400))
 
     async def run() -> Any:
-        async with GeminiProvider() as provider:
+        provider = GeminiProvider()
+        try:
             request = ImageEditRequest(prompt="mix", images=[png, jpg])
             return await provider._payload(request, "gemini-2.5-flash-image")
+        finally:
+            await provider.aclose()
 
     payload, sent, warnings = asyncio.run(run())
     parts = payload["contents"][0]["parts"]

@@ -191,7 +191,7 @@ def test_openai_sdk_retries_rate_limit_quickly(
 
 def test_openai_sdk_errors(sdk_server: EmulatorServer, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai.images.generate(model="gpt-image-1", prompt="x", size="1000x700")  # type: ignore[arg-type]
+        oai.images.generate(model="gpt-image-1", prompt="x", size="1000x700")
     assert info.value.param == "size" and "Supported values" in info.value.message
     with pytest.raises(openai.InternalServerError):
         oai.with_options(max_retries=0).images.generate(prompt="x [emulate:error=500]")
@@ -231,13 +231,14 @@ def test_genai_generate_content_with_two_images(
     sdk_server: EmulatorServer, api_version: str | None, path_version: str
 ) -> None:
     client = _genai(sdk_server, api_version)
+    contents: list[types.PartUnionDict] = [
+        "put the subject in the reference's style",
+        types.Part.from_bytes(data=_png((600, 400)), mime_type="image/png"),
+        types.Part.from_bytes(data=_png((300, 300), (255, 0, 0)), mime_type="image/png"),
+    ]
     response = client.models.generate_content(
         model="gemini-2.5-flash-image",
-        contents=[
-            "put the subject in the reference's style",
-            types.Part.from_bytes(data=_png((600, 400)), mime_type="image/png"),
-            types.Part.from_bytes(data=_png((300, 300), (255, 0, 0)), mime_type="image/png"),
-        ],
+        contents=contents,
         config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
     )
     (part,) = _image_parts(response)
