@@ -224,7 +224,7 @@ async def _download(provider: Provider, url: str) -> bytes:
 
         header, _, payload = url.partition(",")
         return base64.b64decode(payload) if ";base64" in header else payload.encode()
-    data, _ = await provider.http.fetch_bytes(url)
+    data, _ = await provider.fetcher.fetch_bytes(url)
     return data
 
 

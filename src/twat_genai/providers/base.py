@@ -93,6 +93,8 @@ class Provider(ABC):
         register_secret(self.api_key)
         self.base_url = resolve_base_url(base_url, self.base_url_env, self.default_base_url)
         self.http = http or self.make_http(transport=transport, timeout=timeout)
+        # Downloads and remote inputs go to hosts other than the API: never with the key.
+        self.fetcher = HttpClient(f"{self.name}", transport=transport, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -107,6 +109,7 @@ class Provider(ABC):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.fetcher.aclose()
 
     async def __aenter__(self) -> Provider:
         return self

@@ -596,7 +596,7 @@ class ChutesProvider(Provider):
         """Raw base64 of an input; video frames cover-cropped to ``frame`` as JPEG first."""
         from twat_genai.core.image_utils import cover_crop
 
-        data, _, _ = await read_input(image, self.http)
+        data, _, _ = await read_input(image, self.fetcher)
         if frame is not None:
             data = await asyncio.to_thread(cover_crop, data, frame[0], frame[1], "jpeg")
         return base64.b64encode(data).decode("ascii")

@@ -207,7 +207,7 @@ class GeminiProvider(Provider):
         sent_parts: list[Any] = [{"text": request.prompt}]
         first_size: tuple[int, int] | None = None
         if isinstance(request, ImageEditRequest):
-            inputs = await asyncio.gather(*(read_input(i, self.http) for i in request.images))
+            inputs = await asyncio.gather(*(read_input(i, self.fetcher) for i in request.images))
             for inp, (data, mime, size) in zip(request.images, inputs, strict=True):
                 first_size = first_size or size
                 encoded = base64.b64encode(data).decode("ascii")

@@ -269,7 +269,7 @@ class OpenAIProvider(Provider):
         """POST the multipart edit: ``image`` for one file, ``image[]`` per file for several."""
         from twat_genai.core.image_utils import extension_for
 
-        inputs = await asyncio.gather(*(read_input(i, self.http) for i in request.images))
+        inputs = await asyncio.gather(*(read_input(i, self.fetcher) for i in request.images))
         field_name = "image" if len(inputs) == 1 else "image[]"
         files: list[tuple[str, tuple[str, bytes, str]]] = []
         for n, (inp, (data, mime, _)) in enumerate(
@@ -279,7 +279,7 @@ class OpenAIProvider(Provider):
         sent: dict[str, Any] = dict(fields)
         sent[field_name] = [i.describe() for i in request.images]
         if request.mask is not None:
-            data, mime, _ = await read_input(request.mask, self.http)
+            data, mime, _ = await read_input(request.mask, self.fetcher)
             files.append(("mask", (f"mask.{extension_for(mime)}", data, mime)))
             sent["mask"] = request.mask.describe()
         form = {k: _form_value(v) for k, v in fields.items()}

@@ -160,7 +160,7 @@ class FalProvider(Provider):
         from twat_genai.core import image_utils
 
         cw, ch = self._canvas(request)
-        data, mime, (w, h) = await read_input(request.images[0], self.http)
+        data, mime, (w, h) = await read_input(request.images[0], self.fetcher)
         self._check_fits(w, h, cw, ch)  # before anything is uploaded
         options = dict(request.options)
         factor = float(options.pop("border_thickness_factor", 0.0) or 0.0)
@@ -186,7 +186,7 @@ class FalProvider(Provider):
         out_w, out_h = first.width, first.height
         if not (out_w and out_h):
             assert first.url is not None
-            out_bytes, _ = await self.http.fetch_bytes(first.url)
+            out_bytes, _ = await self.fetcher.fetch_bytes(first.url)
             first.data = out_bytes
             out_w, out_h = image_utils.probe_size(out_bytes)
         mask = await asyncio.to_thread(
@@ -229,7 +229,7 @@ class FalProvider(Provider):
         from twat_genai.core import image_utils
 
         cw, ch = self._canvas(request)
-        data, _, (w, h) = await read_input(request.images[0], self.http)
+        data, _, (w, h) = await read_input(request.images[0], self.fetcher)
         self._check_fits(w, h, cw, ch)
         big, mask = await asyncio.to_thread(image_utils.create_flux_inpainting_assets, data, cw, ch)
         image_url, mask_url = await asyncio.gather(
@@ -258,7 +258,7 @@ class FalProvider(Provider):
         if inp.is_remote and max_side is None:
             assert inp.url is not None
             return inp.url, None
-        data, mime, size = await read_input(inp, self.http)
+        data, mime, size = await read_input(inp, self.fetcher)
         if max_side is not None and max(size) > max_side:
             data, _, size = await asyncio.to_thread(image_utils.resize_to_max_side, data, max_side)
             mime = image_utils.sniff_media_type(data) or mime
