@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from twat_genai.core.config import ImageInput, ImageResult
 from twat_genai.core.errors import UsageError
 from twat_genai.engines.fal.config import ModelTypes
+from twat_genai.jobs.journal import Journal, item_key
 from twat_genai.jobs.runner import Item, Outcome, Summary, run_batch
 
 T = TypeVar("T")
@@ -209,8 +210,16 @@ class TwatGenAiCLI:
         target_width: int | None = None,
         target_height: int | None = None,
         border: float = 5.0,
+        fresh: bool = False,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
         **tool_options: Any,
     ) -> Summary:
+        """Run one command over ``prompts`` as a journaled batch (see :mod:`twat_genai.jobs`).
+
+        Re-running the same command into the same folder skips items already saved and
+        re-attaches to jobs already submitted; ``fresh`` forgets the journal first.
+        ``on_event(name, data)`` receives batch progress (``item_finished`` carries counts).
+        """
         from twat_genai.engines.base import EngineConfig
         from twat_genai.engines.fal import FALEngine
         from twat_genai.engines.fal.config import ImageToImageConfig, OutpaintConfig, UpscaleConfig
@@ -281,11 +290,59 @@ class TwatGenAiCLI:
                 filename_suffix=filename_suffix,
                 **kwargs,
             )
-            items = [
-                Item(label=p or model.name.lower(), run=functools.partial(run, p)) for p in prompts
-            ]
+            seen: dict[str, int] = {}
+            items = []
+            for p in prompts:
+                request, _, _ = engine.build_request(p, config, model=model, **kwargs)
+                parts = {
+                    "command": model.name,
+                    "provider": "fal",
+                    "endpoint": request.model,
+                    "request": request.model_dump(mode="json"),
+                    "output_dir": str(out_dir.resolve()),
+                    "prefix": filename_prefix,
+                    "suffix": filename_suffix,
+                }
+                base = item_key(**parts)
+                seen[base] = seen.get(base, 0) + 1
+                items.append(
+                    Item(
+                        label=p or model.name.lower(),
+                        run=functools.partial(_with_ctx, run, p),
+                        key=item_key(**parts, occurrence=seen[base]),
+                        takes_context=True,
+                        restore=functools.partial(_restored_result, prompt=p),
+                    )
+                )
             concurrency = self.concurrency or engine.provider.default_concurrency
-            return await run_batch(items, concurrency=concurrency, on_outcome=self.on_outcome)
+            self.last_summary = Summary()  # filled as items finish: kept if interrupted
+            with Journal.for_output(out_dir) as journal:
+                if fresh:
+                    journal.reset()
+                return await run_batch(
+                    items,
+                    concurrency=concurrency,
+                    on_outcome=self.on_outcome,
+                    journal=journal,
+                    on_event=on_event,
+                    summary=self.last_summary,
+                )
+
+
+async def _with_ctx(run: Any, prompt: str, ctx: Any) -> Any:
+    return await run(prompt, ctx=ctx)
+
+
+def _restored_result(entry: Any, *, prompt: str) -> ImageResult:
+    """The result of an item a previous run saved, rebuilt from its journal entry."""
+    images = [{"path": p, "metadata_path": str(Path(p).with_suffix(".json"))} for p in entry.paths]
+    return ImageResult(
+        request_id=entry.request_id or "",
+        timestamp="",
+        image_info=images[0] if images else {},
+        original_prompt=prompt,
+        images=images,
+    )
 
 
 def _validated(model: Any, data: dict[str, Any]) -> Any:

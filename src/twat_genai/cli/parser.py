@@ -50,6 +50,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _flag(g, "sandbox", "run against the built-in emulator (no API key needed)")
     _flag(g, "verbose", "debug logging on stderr (and save intermediate masks)")
     _flag(g, "quiet", "print nothing but errors")
+    _flag(g, "fresh", "ignore and reset the journal: re-run items already done in this folder")
 
 
 def _prompt_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:

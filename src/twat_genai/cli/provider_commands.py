@@ -5,6 +5,7 @@ shared with every other command (:mod:`twat_genai.jobs`)."""
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,12 +118,19 @@ PROVIDER_COMMANDS: dict[str, ProviderCommand] = {
 
 
 async def run_provider_command(
-    args: argparse.Namespace, prompts: list[str], on_outcome: Any
+    args: argparse.Namespace,
+    prompts: list[str],
+    on_outcome: Any,
+    *,
+    on_event: Any = None,
+    summary: Any = None,
 ) -> Any:
-    """Build one request per prompt, run them as a batch on the command's provider, save all."""
+    """Build one request per prompt, run them as a journaled batch on the command's provider,
+    save all. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
     from twat_genai.core.config import ImageInput
     from twat_genai.core.writer import OutputWriter
     from twat_genai.jobs.generate import generate
+    from twat_genai.jobs.journal import Journal, item_key
     from twat_genai.jobs.runner import Item, run_batch
     from twat_genai.providers.registry import get_provider_class
 
@@ -138,23 +146,65 @@ async def run_provider_command(
     writer = OutputWriter(out_dir, prefix=prefix, suffix=args.filename_suffix)
     provider = get_provider_class(command.provider)()
     async with provider:
-        items = [
-            Item(
-                label=getattr(r, "prompt", "") or args.command,
-                run=_runner(
-                    generate, provider, r, writer, {"command": args.command, "original_prompt": p}
-                ),
+        seen: dict[str, int] = {}
+        items = []
+        for r, p in zip(requests, prompts, strict=True):
+            parts = {
+                "command": args.command,
+                "provider": command.provider,
+                "endpoint": getattr(r, "model", None),
+                "request": r.model_dump(mode="json"),
+                "output_dir": str(out_dir.resolve()),
+                "prefix": prefix,
+                "suffix": args.filename_suffix,
+            }
+            base = item_key(**parts)
+            seen[base] = seen.get(base, 0) + 1
+            items.append(
+                Item(
+                    label=getattr(r, "prompt", "") or args.command,
+                    run=_runner(
+                        generate,
+                        provider,
+                        r,
+                        writer,
+                        {"command": args.command, "original_prompt": p},
+                    ),
+                    key=item_key(**parts, occurrence=seen[base]),
+                    takes_context=True,
+                    restore=functools.partial(_restored, provider=command.provider),
+                )
             )
-            for r, p in zip(requests, prompts, strict=True)
-        ]
         concurrency = args.concurrency or provider.default_concurrency
-        return await run_batch(items, concurrency=concurrency, on_outcome=on_outcome)
+        with Journal.for_output(out_dir) as journal:
+            if getattr(args, "fresh", False):
+                journal.reset()
+            return await run_batch(
+                items,
+                concurrency=concurrency,
+                on_outcome=on_outcome,
+                journal=journal,
+                on_event=on_event,
+                summary=summary,
+            )
 
 
 def _runner(
     generate: Any, provider: Any, request: Request, writer: Any, job: dict[str, Any]
 ) -> Any:
-    async def run() -> Any:
-        return await generate(provider, request, writer, job=job)
+    async def run(ctx: Any = None) -> Any:
+        return await generate(provider, request, writer, ctx=ctx, job=job)
 
     return run
+
+
+def _restored(entry: Any, *, provider: str) -> Any:
+    """The response of an item a previous run saved, rebuilt from its journal entry."""
+    from twat_genai.core.models import MediaFile, ProviderResponse
+
+    files = [
+        MediaFile(path=Path(p), metadata_path=Path(p).with_suffix(".json")) for p in entry.paths
+    ]
+    return ProviderResponse(
+        provider=provider, model="", request_id=entry.request_id or "", files=files
+    )

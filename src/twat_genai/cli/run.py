@@ -109,6 +109,7 @@ def _generate(args: argparse.Namespace) -> int:
     from twat_genai.cli.api import TwatGenAiCLI
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
+    from twat_genai.jobs.progress import progress_hook
 
     printer = _Printer(args)
     if args.command in PROVIDER_COMMANDS:
@@ -127,12 +128,23 @@ def _generate(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k not in _RUN_FLAGS and (k in accepted or "kw" in accepted)
     }
+    bar = progress_hook(json=args.json, quiet=args.quiet)
+    if bar is not None:
+        kwargs["on_event"] = bar
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             method(prompts=prompts, **kwargs)
         except TwatGenAiError:
             if cli.last_summary is None:
                 raise  # failed before any item ran: validation, keys
+        except KeyboardInterrupt:
+            # Ctrl-C: running jobs were cancelled remotely; say what was done, exit 130.
+            if bar is not None:
+                bar.close()
+            if cli.last_summary is None:
+                raise
+            output.error("interrupted: " + cli.last_summary.line())
+            return 130
     summary = cli.last_summary
     assert summary is not None
     if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
@@ -144,11 +156,21 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     from twat_genai.cli.api import prompt_list, run_sync
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS, run_provider_command
     from twat_genai.cli.sandbox import sandbox_env
+    from twat_genai.jobs.progress import progress_hook
+    from twat_genai.jobs.runner import Summary
 
     command = PROVIDER_COMMANDS[args.command]
     expanded = prompt_list(prompts, limit=args.expand_limit, required=command.needs_prompt)
+    bar = progress_hook(json=args.json, quiet=args.quiet)
+    summary = Summary()
     with sandbox_env() if args.sandbox else nullcontext():
-        summary = run_sync(run_provider_command(args, expanded, printer))
+        try:
+            run_sync(run_provider_command(args, expanded, printer, on_event=bar, summary=summary))
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            output.error("interrupted: " + summary.line())
+            return 130
     if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
         output.warn(summary.line())
     return int(summary.exit_code)

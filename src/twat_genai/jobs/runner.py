@@ -1,26 +1,49 @@
 """Run many items with bounded concurrency; every item ends ``ok``, ``blocked``, ``failed`` or
-``cancelled``, and one item's failure never loses the others."""
+``cancelled``, and one item's failure never loses the others.
+
+With a :class:`~twat_genai.jobs.journal.Journal` a batch is resumable: items the journal has as
+``ok`` (with their files still on disk) are reported without running, items with a recorded
+provider handle re-attach to that job instead of submitting again, and the rest run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.errors import BlockedError, CancelledJobError, TwatGenAiError
+from twat_genai.providers.base import CallContext
+
+if TYPE_CHECKING:
+    from twat_genai.jobs.journal import Entry, Journal
+
+log = logging.getLogger("twat_genai.jobs")
 
 OK, BLOCKED, FAILED, CANCELLED = "ok", "blocked", "failed", "cancelled"
+
+#: ``on_event(name, data)``: batch progress for progress bars and library users.
+EventHook = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
 class Item:
-    """One unit of work: a label for people, and the coroutine factory that does it."""
+    """One unit of work: a label for people, and the coroutine factory that does it.
+
+    ``key`` is the item's journal identity (empty: not journaled). When ``takes_context`` is
+    true, ``run`` receives the item's :class:`CallContext` (journal hooks, resume handle).
+    ``restore`` rebuilds the result of an item the journal has as done from its saved entry.
+    """
 
     label: str
-    run: Callable[[], Awaitable[Any]]
+    run: Callable[..., Awaitable[Any]]
     key: str = ""
+    takes_context: bool = False
+    restore: Callable[[Entry], Any] | None = None
 
 
 @dataclass
@@ -29,6 +52,8 @@ class Outcome:
     status: str
     result: Any = None
     error: BaseException | None = None
+    #: True when the journal had this item as done and nothing ran.
+    skipped: bool = False
 
     @property
     def message(self) -> str:
@@ -58,7 +83,9 @@ class Summary:
     def line(self) -> str:
         c = self.counts
         parts = [f"{c[s]} {s}" for s in (OK, BLOCKED, FAILED, CANCELLED) if c[s]]
-        return f"{len(self.outcomes)} items: " + ", ".join(parts)
+        skipped = sum(1 for o in self.outcomes if o.skipped)
+        tail = f" ({skipped} from the journal)" if skipped else ""
+        return f"{len(self.outcomes)} items: " + ", ".join(parts) + tail
 
 
 def classify(error: BaseException) -> str:
@@ -69,38 +96,148 @@ def classify(error: BaseException) -> str:
     return FAILED
 
 
+def result_paths(result: Any) -> list[str]:
+    """The saved file paths of a result (an ``ImageResult`` or a ``ProviderResponse``)."""
+    images = getattr(result, "images", None)
+    if isinstance(images, list):
+        return [str(i["path"]) for i in images if isinstance(i, dict) and i.get("path")]
+    return [str(f.path) for f in getattr(result, "files", None) or [] if f.path]
+
+
+def _done(entry: Entry | None) -> bool:
+    return (
+        entry is not None
+        and entry.state == OK
+        and bool(entry.paths)
+        and all(Path(p).exists() for p in entry.paths)
+    )
+
+
 async def run_batch(
     items: list[Item],
     *,
     concurrency: int = 4,
     on_outcome: Callable[[Outcome], None] | None = None,
+    journal: Journal | None = None,
+    on_event: EventHook | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
-    """Run ``items`` at most ``concurrency`` at a time; results are reported as each finishes."""
-    summary = Summary()
-    sem = asyncio.Semaphore(max(1, concurrency))
+    """Run ``items`` at most ``concurrency`` at a time; results are reported as each finishes.
 
-    async def one(item: Item) -> None:
-        async with sem:
+    ``concurrency`` workers pull items one by one (nothing is created per waiting item, so a
+    10,000-item batch costs no more memory than a small one). ``summary`` may be passed in so
+    the caller keeps the outcomes so far even when the batch is cancelled (Ctrl-C).
+    """
+    summary = summary if summary is not None else Summary()
+    total = len(items)
+
+    def emit(name: str, **data: Any) -> None:
+        if on_event is not None:
             try:
-                outcome = Outcome(item, OK, result=await item.run())
-            except asyncio.CancelledError as exc:
-                outcome = Outcome(item, CANCELLED, error=exc)
-                summary.outcomes.append(outcome)
-                raise
-            except Exception as exc:
-                outcome = Outcome(item, classify(exc), error=exc)
+                on_event(name, data)
+            except Exception:  # a progress display must never break a batch
+                log.debug("on_event hook failed", exc_info=True)
+
+    def report(outcome: Outcome) -> None:
         summary.outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+        c = summary.counts
+        emit(
+            "item_finished",
+            label=outcome.item.label,
+            status=outcome.status,
+            skipped=outcome.skipped,
+            done=len(summary.outcomes),
+            total=total,
+            counts=dict(c),
+        )
 
-    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    entries: dict[int, Entry | None] = {}
+    todo: list[Item] = []
+    restored: list[Outcome] = []
+    for index, item in enumerate(items):
+        entry = journal.get(item.key) if journal is not None and item.key else None
+        if _done(entry):
+            assert entry is not None
+            result = item.restore(entry) if item.restore else entry
+            restored.append(Outcome(item, OK, result=result, skipped=True))
+        else:
+            entries[index] = entry
+            todo.append(item)
+    index_of = {id(item): i for i, item in enumerate(items)}
+    emit("batch_started", total=total, skipped=len(restored), concurrency=concurrency)
+    for outcome in restored:
+        report(outcome)
+
+    async def attempt(item: Item, resume: dict[str, Any] | None) -> Any:
+        key = item.key
+
+        async def submitted(handle: dict[str, Any]) -> None:
+            if journal is not None and key:
+                journal.submitted(key, handle)
+            emit("item_submitted", label=item.label, request_id=handle.get("request_id"))
+
+        ctx = CallContext(on_submitted=submitted, resume=resume)
+        return await (item.run(ctx) if item.takes_context else item.run())
+
+    async def one(item: Item) -> None:
+        entry = entries.get(index_of[id(item)])
+        resume = entry.resume if entry is not None and item.takes_context else None
+        journaled = journal is not None and bool(item.key)
+        if journaled and resume is None:
+            journal.start(item.key, item.label)  # type: ignore[union-attr]
+        emit("item_started", label=item.label, resumed=resume is not None)
+        try:
+            try:
+                result = await attempt(item, resume)
+            except (TwatGenAiError, LookupError, ValueError) as exc:
+                if resume is None or isinstance(exc, BlockedError):
+                    raise
+                # The recorded job is gone (expired, cancelled): submit it afresh, once.
+                log.info("could not re-attach to %s (%s); submitting again", item.label, exc)
+                if journaled:
+                    journal.start(item.key, item.label)  # type: ignore[union-attr]
+                result = await attempt(item, None)
+            outcome = Outcome(item, OK, result=result)
+        except asyncio.CancelledError as exc:
+            if journaled:
+                journal.finish(item.key, CANCELLED, error="interrupted")  # type: ignore[union-attr]
+            report(Outcome(item, CANCELLED, error=exc))
+            raise
+        except Exception as exc:
+            outcome = Outcome(item, classify(exc), error=exc)
+        if journaled:
+            journal.finish(  # type: ignore[union-attr]
+                item.key,
+                outcome.status,
+                paths=result_paths(outcome.result),
+                request_id=getattr(outcome.result, "request_id", None)
+                or getattr(outcome.error, "request_id", None),
+                error=outcome.message or None,
+            )
+        report(outcome)
+
+    queue: Iterator[Item] = iter(todo)
+    started: set[int] = set()
+
+    async def worker() -> None:
+        for item in queue:
+            started.add(id(item))
+            await one(item)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*workers)
     except asyncio.CancelledError:
-        for task in tasks:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         done = {id(o.item) for o in summary.outcomes}
-        summary.outcomes += [Outcome(i, CANCELLED) for i in items if id(i) not in done]
+        for item in todo:
+            if id(item) not in done:
+                report(Outcome(item, CANCELLED))
+        emit("batch_finished", counts=dict(summary.counts), total=total)
         raise
+    emit("batch_finished", counts=dict(summary.counts), total=total)
     return summary

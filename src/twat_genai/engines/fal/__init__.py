@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.config import ImageInput, ImageResult, ImageSizeWH
 from twat_genai.core.errors import UsageError
@@ -17,6 +17,9 @@ from twat_genai.engines.fal.config import (
     UpscaleConfig,
     upscale_arguments,
 )
+
+if TYPE_CHECKING:
+    from twat_genai.providers.base import CallContext
 
 DEFAULT_OUTPUT_DIR = Path("generated_images")
 
@@ -164,8 +167,13 @@ class FALEngine(ImageGenerationEngine):
         negative_prompt: str | None = None,
         verbose: bool = False,
         output_dir: Path | None = None,
+        ctx: CallContext | None = None,
     ) -> ImageResult:
-        """Run one operation and save its images; see the README for examples."""
+        """Run one operation and save its images; see the README for examples.
+
+        ``ctx`` (a :class:`~twat_genai.providers.base.CallContext`) carries the batch journal's
+        hooks: the job handle as soon as it exists, or a handle to re-attach to.
+        """
         from twat_genai.core.writer import OutputWriter
         from twat_genai.jobs.generate import generate
 
@@ -189,7 +197,9 @@ class FALEngine(ImageGenerationEngine):
             "lora_spec": lora_spec if isinstance(lora_spec, (str, type(None))) else str(lora_spec),
             "config": config.model_dump(mode="json"),
         }
-        response = await generate(self.provider, request, writer, job=job, warnings=warnings)
+        response = await generate(
+            self.provider, request, writer, ctx=ctx, job=job, warnings=warnings
+        )
         return to_image_result(response, original_prompt=prompt, job_params=job)
 
 
