@@ -140,6 +140,20 @@ def test_transform_sends_two_inline_images_and_key_only_in_header(
     assert_no_secret(GEMINI_SECRET, out, gemini_env)
 
 
+def test_remote_input_is_fetched_without_the_key(
+    gemini_env: EmulatorServer, tmp_path: Path, image_factory: ImageFactory
+) -> None:
+    data = image_factory("remote.jpg", (300, 400)).read_bytes()
+    url = gemini_env.files.put(data, "image/jpeg", "remote.jpg")
+    client = GeminiImageClient(output_dir=tmp_path)
+    client.generate("restyle", images=[url])
+    fetch, call = gemini_env.requests
+    assert fetch["path"].startswith("/files/") and "x-goog-api-key" not in fetch["headers"]
+    assert "x-goog-api-key" in call["headers"]
+    assert _parts(call)[1]["inlineData"]["mimeType"] == "image/jpeg"
+    assert call["args"]["generationConfig"]["imageConfig"]["aspectRatio"] == "3:4"
+
+
 def test_thought_image_is_skipped(gemini_env: EmulatorServer, tmp_path: Path) -> None:
     client = GeminiImageClient(output_dir=tmp_path)
     response = client.generate("a fox thinking [emulate:thought]", model="pro3")

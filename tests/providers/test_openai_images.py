@@ -215,12 +215,40 @@ def test_url_results_are_downloaded(openai_env: EmulatorServer, tmp_path: Path) 
     assert meta["result"]["revised_prompt"].endswith("a dall-e cat")
     assert meta["usage"] is None
     assert openai_env.stats.get("downloads", "files") == 1
+    (download,) = [e for e in openai_env.requests if e["path"].startswith("/files/")]
+    assert "authorization" not in download["headers"]  # the key goes to the API only
+
+
+def test_repeated_sync_calls_with_downloads_each_get_a_fresh_pool(
+    openai_env: EmulatorServer, tmp_path: Path
+) -> None:
+    """Every sync call runs its own event loop; no HTTP client may outlive its loop."""
+    client = OpenAIImageClient(output_dir=tmp_path)
+    first = client.generate("one", model="dall-e-2", response_format="url")
+    second = client.generate("two", model="dall-e-2", response_format="url")
+    assert first.files[0].path is not None and second.files[0].path is not None
+    assert first.files[0].path != second.files[0].path
+    assert openai_env.stats.get("downloads", "files") == 2
+
+
+def test_remote_input_is_fetched_without_the_key(
+    openai_env: EmulatorServer, tmp_path: Path, image_factory: ImageFactory
+) -> None:
+    data = image_factory("remote.png", (256, 256)).read_bytes()
+    url = openai_env.files.put(data, "image/png", "remote.png")
+    client = OpenAIImageClient(output_dir=tmp_path)
+    response = client.edit("recolor", [url])
+    fetch, edit = openai_env.requests
+    assert fetch["path"].startswith("/files/") and "authorization" not in fetch["headers"]
+    assert edit["args"]["image"].startswith("<file 'remote.png' image/png")
+    assert "authorization" in edit["headers"]
+    assert sidecar(response.files[0].path)["inputs"] == [url]
 
 
 def test_broken_url_leaves_no_file(openai_env: EmulatorServer, tmp_path: Path) -> None:
     out = tmp_path / "out"
     client = OpenAIImageClient(output_dir=out)
-    client.provider.http.retry = RetryPolicy(base_delay=0.001, max_delay=0.01)  # keep it fast
+    client.provider.fetcher.retry = RetryPolicy(base_delay=0.001, max_delay=0.01)  # keep it fast
     with pytest.raises(DownloadError, match="download"):
         client.generate("a cat [emulate:broken_url]", model="dall-e-3", response_format="url")
     assert not out.exists() or not any(out.iterdir())

@@ -488,7 +488,7 @@ class GeminiImageClient:
         try:
             return await call
         finally:
-            await self.provider.http.aclose()
+            await self.provider.aclose()
 
     async def aclose(self) -> None:
         await self.provider.aclose()

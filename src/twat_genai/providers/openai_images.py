@@ -463,7 +463,7 @@ class OpenAIImageClient:
         try:
             return await call
         finally:
-            await self.provider.http.aclose()
+            await self.provider.aclose()
 
     async def aclose(self) -> None:
         await self.provider.aclose()
