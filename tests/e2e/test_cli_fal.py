@@ -1,0 +1,681 @@
+"""The ``twat-genai`` fal commands end to end: the README's CLI examples, flag spellings,
+errors, concurrency, naming and sidecars, against the fal emulator over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+UPLOAD_ENDPOINTS = {"files/upload", "storage/upload/put", "files/upload/multipart"}
+UPSCALE_ENDPOINTS = {
+    "aura_sr": "fal-ai/aura-sr",
+    "ccsr": "fal-ai/ccsr",
+    "clarity": "fal-ai/clarity-upscaler",
+    "drct": "fal-ai/drct-super-resolution",
+    "esrgan": "fal-ai/esrgan",
+    "ideogram": "fal-ai/ideogram/upscale",
+    "recraft_clarity": "fal-ai/recraft-clarity-upscale",
+    "recraft_creative": "fal-ai/recraft-creative-upscale",
+}
+
+pytestmark = pytest.mark.usefixtures("fal_env")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def submits(log: list[dict[str, Any]], endpoint: str | None = None) -> list[dict[str, Any]]:
+    """Accepted queue submissions (optionally for one endpoint): their JSON arguments."""
+    return [
+        e["args"]
+        for e in log
+        if e["method"] == "POST"
+        and e["path"].startswith("/fal/queue/")
+        and e["status"] == 200
+        and (endpoint is None or e["endpoint"] == endpoint)
+    ]
+
+
+def uploads(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Upload requests that stored a file."""
+    return [e for e in log if e["endpoint"] in UPLOAD_ENDPOINTS and e["status"] == 200]
+
+
+def paths_from(out: str) -> list[Path]:
+    """The saved paths the CLI printed, one per line."""
+    return [Path(line) for line in out.splitlines() if line.strip()]
+
+
+def size_of(path: Path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        return img.size
+
+
+def assert_saved(paths: list[Path]) -> None:
+    """Every path exists, decodes as an image, and has a JSON sidecar beside it."""
+    assert paths
+    for p in paths:
+        assert p.is_file(), p
+        with Image.open(p) as img:
+            img.verify()
+        sidecar = p.with_suffix(".json")
+        assert sidecar.is_file(), sidecar
+        assert json.loads(sidecar.read_text())["request_id"]
+
+
+def is_journal(path: Path) -> bool:
+    """The run journal (SQLite, plus its -wal/-shm files) the spec puts in the output folder."""
+    return path.name.startswith(".twat-genai-journal")
+
+
+def written(directory: Path) -> list[Path]:
+    """Every file under ``directory`` except the run journal (temporary files included)."""
+    if not directory.exists():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.is_file() and not is_journal(p))
+
+
+def media_files(directory: Path) -> list[Path]:
+    """Files in ``directory`` that are neither sidecars nor the journal."""
+    return [p for p in written(directory) if p.suffix != ".json"]
+
+
+# ----------------------------------------------------------------------------- README examples
+
+
+def test_readme_text_basic(run_cli, requests_log, tmp_path):
+    """README TTI example 1 saves one 1024x1024 image with a sidecar in generated_images."""
+    prompt = "A futuristic cityscape at sunset, neon lights, cinematic"
+    code, out, err = run_cli("text", "--prompts", prompt)
+    assert code == 0, err
+    paths = paths_from(out)
+    assert len(paths) == 1
+    assert_saved(paths)
+    assert paths[0].resolve().parent == (tmp_path / "generated_images").resolve()
+    assert size_of(paths[0]) == (1024, 1024)
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["prompt"] == prompt
+    assert args["image_size"] == "square_hd"
+
+
+def test_readme_text_two_prompts_hd(run_cli, requests_log):
+    """README TTI example 2 makes two 1024x576 images and sends image_size landscape_16_9."""
+    code, out, err = run_cli(
+        "text",
+        "--prompts",
+        "photo of a majestic lion; illustration of a mythical phoenix",
+        "--image_size",
+        "HD",
+    )
+    assert code == 0, err
+    paths = paths_from(out)
+    assert len(paths) == 2
+    assert_saved(paths)
+    assert [size_of(p) for p in paths] == [(1024, 576), (1024, 576)]
+    sent = submits(requests_log(), "fal-ai/flux-lora")
+    assert sorted(a["prompt"] for a in sent) == [
+        "illustration of a mythical phoenix",
+        "photo of a majestic lion",
+    ]
+    assert all(a["image_size"] == "landscape_16_9" for a in sent)
+    assert all("width" not in a and "height" not in a for a in sent)
+
+
+def test_readme_text_lora(run_cli, requests_log, tmp_path):
+    """README TTI example 3 sends the library LoRA scaled by 0.8, adds the trigger once, and saves in my_portraits."""
+    code, out, err = run_cli(
+        "text",
+        "--prompts",
+        "portrait of a warrior",
+        "--lora",
+        "shou_xin:0.8",
+        "--output_dir",
+        "my_portraits",
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["loras"] == [{"path": "hassanelmghari/shou_xin", "scale": 0.8}]
+    assert args["prompt"].startswith("shou_xin, ")
+    assert args["prompt"].count("shou_xin") == 1
+    assert args["prompt"].endswith("portrait of a warrior")
+    paths = paths_from(out)
+    assert_saved(paths)
+    assert [p.resolve().parent for p in paths] == [(tmp_path / "my_portraits").resolve()]
+    assert not (tmp_path / "generated_images").exists()
+    meta = json.loads(paths[0].with_suffix(".json").read_text())
+    assert meta["original_prompt"] == "portrait of a warrior"
+    assert meta["prompt"] == args["prompt"]
+    assert meta["parameters"]["loras"] == args["loras"]
+
+
+def test_image_size_width_height(run_cli, requests_log):
+    """``--image_size 1024,768`` reaches fal as {width, height} and yields a 1024x768 image."""
+    code, out, err = run_cli("text", "--prompts", "a boat", "--image_size", "1024,768")
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["image_size"] == {"width": 1024, "height": 768}
+    assert size_of(paths_from(out)[0]) == (1024, 768)
+
+
+def test_readme_image_to_image(run_cli, requests_log, make_image, tmp_path):
+    """README I2I example sends strength 0.65 and the input image, and saves the result."""
+    photo = make_image(tmp_path / "photo.jpg", (640, 480))
+    code, out, err = run_cli(
+        "image",
+        "--input_image",
+        str(photo),
+        "--prompts",
+        "transform into a vibrant oil painting",
+        "--strength",
+        "0.65",
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora/image-to-image")
+    assert args["strength"] == 0.65
+    assert isinstance(args["image_url"], str)
+    assert args["image_url"].startswith(("http://", "https://", "data:"))
+    assert args["prompt"] == "transform into a vibrant oil painting"
+    paths = paths_from(out)
+    assert len(paths) == 1
+    assert_saved(paths)
+
+
+CONTROL_ENDPOINTS = {"canny": "fal-ai/flux-lora-canny", "depth": "fal-ai/flux-lora-depth"}
+
+
+@pytest.mark.parametrize("command", sorted(CONTROL_ENDPOINTS))
+def test_readme_canny_and_depth(run_cli, requests_log, make_image, tmp_path, command):
+    """README canny/depth examples call their endpoint with image_url (no strength) and save a file."""
+    endpoint = CONTROL_ENDPOINTS[command]
+    sketch = make_image(tmp_path / "sketch.png", (512, 384))
+    code, out, err = run_cli(
+        command,
+        "--input_image",
+        str(sketch),
+        "--prompts",
+        "detailed spaceship based on the sketch, metallic texture",
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), endpoint)
+    assert args["image_url"]
+    assert "strength" not in args
+    assert_saved(paths_from(out))
+
+
+def test_readme_upscale_esrgan(run_cli, requests_log, make_image, tmp_path):
+    """README esrgan example sends model and scale and saves the input doubled in upscaled_images."""
+    low = make_image(tmp_path / "low_res_image.png", (300, 200))
+    code, out, err = run_cli(
+        "upscale",
+        "--input_image",
+        str(low),
+        "--tool",
+        "esrgan",
+        "--output_dir",
+        "upscaled_images",
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/esrgan")
+    assert args["model"] == "RealESRGAN_x4plus"
+    assert args["scale"] == 2
+    assert "prompt" not in args
+    [path] = paths_from(out)
+    assert_saved([path])
+    assert path.resolve().parent == (tmp_path / "upscaled_images").resolve()
+    assert size_of(path) == (600, 400)
+
+
+def test_readme_upscale_ideogram_scale_warns(run_cli, requests_log, make_image, tmp_path):
+    """README ideogram example exits 0, sends the prompt, and warns on stderr that scale is ignored."""
+    art = make_image(tmp_path / "artwork.jpg", (256, 256))
+    code, out, err = run_cli(
+        "upscale",
+        "--input_image",
+        str(art),
+        "--tool",
+        "ideogram",
+        "--prompts",
+        "enhance details, painterly style",
+        "--scale",
+        "2",
+    )
+    assert code == 0, err
+    assert "warning" in err.lower() and "scale" in err.lower()
+    [args] = submits(requests_log(), "fal-ai/ideogram/upscale")
+    assert args["prompt"] == "enhance details, painterly style"
+    assert "scale" not in args
+    assert_saved(paths_from(out))
+
+
+def test_readme_upscale_clarity(run_cli, requests_log, make_image, tmp_path):
+    """README clarity example sends clarity's real parameter names, not the prefixed ones."""
+    photo = make_image(tmp_path / "photo.jpg", (256, 192))
+    code, out, err = run_cli(
+        "upscale",
+        "--input_image",
+        str(photo),
+        "--tool",
+        "clarity",
+        "--prompts",
+        "ultra realistic photo, sharp details",
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/clarity-upscaler")
+    assert args["upscale_factor"] == 2
+    assert args["prompt"] == "ultra realistic photo, sharp details"
+    assert "creativity" in args
+    assert not any(k.startswith("clarity_") for k in args)
+    assert_saved(paths_from(out))
+
+
+@pytest.mark.parametrize("tool", sorted(UPSCALE_ENDPOINTS))
+def test_every_upscale_tool_runs(run_cli, requests_log, make_image, tmp_path, tool):
+    """Every ``--tool`` name calls its fal endpoint and saves a larger image."""
+    src = make_image(tmp_path / "small.png", (128, 96))
+    code, out, err = run_cli("upscale", "--input_image", str(src), "--tool", tool)
+    assert code == 0, err
+    [args] = submits(requests_log(), UPSCALE_ENDPOINTS[tool])
+    assert args["image_url"]
+    [path] = paths_from(out)
+    assert_saved([path])
+    w, h = size_of(path)
+    assert w > 128 and h > 96
+    assert w * 96 == h * 128  # aspect kept
+
+
+def test_readme_outpaint_bria_with_genfill(run_cli, requests_log, make_image, tmp_path, fetch):
+    """README Bria outpaint sends the SPEC geometry, uploads the exact GenFill border mask, and saves both results."""
+    center = make_image(tmp_path / "center_image.png", (1024, 768))
+    code, out, err = run_cli(
+        "outpaint",
+        "--input_image",
+        str(center),
+        "--prompts",
+        "expand the scene with a lush forest on the left and a serene lake on the right",
+        "--target_width",
+        "2048",
+        "--target_height",
+        "1024",
+    )
+    assert code == 0, err
+    log = requests_log()
+    [expand] = submits(log, "fal-ai/bria/expand")
+    assert expand["canvas_size"] == [2048, 1024]
+    assert expand["original_image_size"] == [1024, 768]
+    assert expand["original_image_location"] == [512, 128]
+    [genfill] = submits(log, "fal-ai/bria/genfill")
+    assert genfill["prompt"].startswith("expand the scene")
+    # Order: expand submitted, then the mask uploaded, then genfill submitted.
+    idx = {id(e): i for i, e in enumerate(log)}
+    expand_at = next(idx[id(e)] for e in log if e["endpoint"] == "fal-ai/bria/expand")
+    genfill_at = next(idx[id(e)] for e in log if e["endpoint"] == "fal-ai/bria/genfill")
+    assert any(expand_at < idx[id(u)] < genfill_at for u in uploads(log))
+
+    with Image.open(io.BytesIO(fetch(genfill["mask_url"]))) as raw:
+        mask = raw.convert("L")
+    assert mask.size == (2048, 1024)
+    px = mask.getpixel
+    white, black = 255, 0
+    # The white band x 466-1582, y 82-942 (inclusive) ...
+    assert px((466, 500)) == white and px((465, 500)) == black
+    assert px((1582, 500)) == white and px((1583, 500)) == black
+    assert px((1000, 82)) == white and px((1000, 81)) == black
+    assert px((1000, 942)) == white and px((1000, 943)) == black
+    # ... with a black hole x 517-1531, y 133-891.
+    assert px((517, 500)) == black and px((516, 500)) == white
+    assert px((1531, 500)) == black and px((1532, 500)) == white
+    assert px((1000, 133)) == black and px((1000, 132)) == white
+    assert px((1000, 891)) == black and px((1000, 892)) == white
+    assert px((0, 0)) == black and px((2047, 1023)) == black
+
+    paths = paths_from(out)
+    assert_saved(paths)
+    assert len(paths) == 2
+    genfilled = [p for p in paths if "-genfill" in p.name]
+    assert len(genfilled) == 1
+    assert all(size_of(p) == (2048, 1024) for p in paths)
+
+
+def test_readme_outpaint_flux(run_cli, requests_log, make_image, tmp_path):
+    """README Flux outpaint calls flux-lora/inpainting with the canvas size and strength 0.85."""
+    center = make_image(tmp_path / "center_image.png", (1000, 600))
+    code, out, err = run_cli(
+        "outpaint",
+        "--input_image",
+        str(center),
+        "--tool",
+        "flux",
+        "--prompts",
+        "fantasy landscape expanding outwards",
+        "--target_width",
+        "1920",
+        "--target_height",
+        "1080",
+    )
+    assert code == 0, err
+    log = requests_log()
+    [args] = submits(log, "fal-ai/flux-lora/inpainting")
+    assert args["image_size"] == {"width": 1920, "height": 1080}
+    assert args["strength"] == 0.85
+    assert args["image_url"] and args["mask_url"]
+    assert args["prompt"] == "fantasy landscape expanding outwards"
+    assert not submits(log, "fal-ai/bria/expand")
+    [path] = paths_from(out)
+    assert_saved([path])
+    assert size_of(path) == (1920, 1080)
+
+
+def test_outpaint_flux_uploads_spec_mask_and_canvas(
+    run_cli, requests_log, make_image, tmp_path, fetch
+):
+    """Flux outpaint uploads a 1920x1080 mask keeping black x 462-1457 / y 242-837 and a transparent canvas."""
+    center = make_image(tmp_path / "center_image.png", (1000, 600))
+    code, _, err = run_cli(
+        "outpaint",
+        *("--input_image", str(center), "--tool", "flux", "--prompts", "more land"),
+        *("--target_width", "1920", "--target_height", "1080"),
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora/inpainting")
+    with Image.open(io.BytesIO(fetch(args["mask_url"]))) as raw:
+        mask = raw.convert("L")
+    assert mask.size == (1920, 1080)
+    px = mask.getpixel
+    assert px((462, 500)) == 0 and px((461, 500)) == 255
+    assert px((1457, 500)) == 0 and px((1458, 500)) == 255
+    assert px((900, 242)) == 0 and px((900, 241)) == 255
+    assert px((900, 837)) == 0 and px((900, 838)) == 255
+    assert px((0, 0)) == 255
+    with Image.open(io.BytesIO(fetch(args["image_url"]))) as raw:
+        canvas = raw.convert("RGBA")
+    assert canvas.size == (1920, 1080)
+    assert canvas.getpixel((10, 10))[3] == 0
+    assert canvas.getpixel((960, 540))[3] == 255
+    assert canvas.getpixel((460, 240))[3] == 255 and canvas.getpixel((459, 240))[3] == 0
+
+
+def test_text_negative_prompt_seed_and_num_images(run_cli, requests_log, tmp_path):
+    """Text sends the negative prompt and seed, and ``--num_images 3`` saves three distinct files."""
+    code, out, err = run_cli(
+        "text",
+        *("--prompts", "a tree", "--negative_prompt", "blurry", "--seed", "7"),
+        *("--num_images", "3", "--output_dir", "trees", "--output", "sub"),
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["negative_prompt"] == "blurry"
+    assert args["seed"] == 7
+    assert args["num_images"] == 3
+    paths = paths_from(out)
+    assert len(set(paths)) == 3
+    assert_saved(paths)
+    assert {p.resolve().parent for p in paths} == {(tmp_path / "trees" / "sub").resolve()}
+
+
+def test_upscale_resizes_oversized_input(run_cli, requests_log, make_image, tmp_path, fetch):
+    """An input larger than the tool's maximum side (clarity: 1024) is resized before upload."""
+    big = make_image(tmp_path / "big.jpg", (1600, 1200))
+    code, out, err = run_cli("upscale", "--input_image", str(big), "--tool", "clarity")
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/clarity-upscaler")
+    with Image.open(io.BytesIO(fetch(args["image_url"]))) as sent:
+        assert sent.size == (1024, 768)
+    [path] = paths_from(out)
+    assert size_of(path) == (2048, 1536)
+
+
+def test_rate_limited_submit_is_retried(run_cli, requests_log):
+    """A 429 on submit is retried and the item still succeeds."""
+    code, out, err = run_cli("text", "--prompts", "a cat [emulate:ratelimit]")
+    assert code == 0, err
+    statuses = [
+        e["status"]
+        for e in requests_log()
+        if e["method"] == "POST" and e["endpoint"] == "fal-ai/flux-lora"
+    ]
+    assert statuses == [429, 200]
+    assert_saved(paths_from(out))
+
+
+def test_verbose_never_prints_the_key(run_cli, fal_env):
+    """``--verbose`` debug logging on stderr does not contain the key."""
+    code, out, err = run_cli("text", "--prompts", "a cat", "--verbose")
+    assert code == 0, err
+    assert "DEBUG" in err
+    assert fal_env["FAL_KEY"] not in out + err
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def test_output_dir_spellings_are_the_same_flag(run_cli, tmp_path):
+    """``--output-dir`` and ``--output_dir`` both put the files in the named folder."""
+    code1, out1, err1 = run_cli("text", "--prompts", "a fox", "--output_dir", "snake")
+    code2, out2, err2 = run_cli("text", "--prompts", "a fox", "--output-dir", "kebab")
+    assert (code1, code2) == (0, 0), err1 + err2
+    assert [p.resolve().parent for p in paths_from(out1)] == [(tmp_path / "snake").resolve()]
+    assert [p.resolve().parent for p in paths_from(out2)] == [(tmp_path / "kebab").resolve()]
+    assert len(media_files(tmp_path / "snake")) == len(media_files(tmp_path / "kebab")) == 1
+
+
+def test_image_size_kebab_spelling(run_cli, requests_log):
+    """``--image-size HD`` works like ``--image_size HD``."""
+    code, out, err = run_cli("text", "--prompts", "a fox", "--image-size", "HD")
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["image_size"] == "landscape_16_9"
+    assert size_of(paths_from(out)[0]) == (1024, 576)
+
+
+def test_flags_before_command_with_sandbox(run_cli, requests_log, tmp_path):
+    """``--json --sandbox text --prompts x`` runs on the built-in emulator and prints JSON with real paths."""
+    code, out, err = run_cli("--json", "--sandbox", "text", "--prompts", "x")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    [image] = rows[0]["images"]
+    assert Path(image["path"]).is_file() and Path(image["metadata_path"]).is_file()
+    assert requests_log() == []  # the sandbox's own emulator was used, not ours
+
+
+def test_dry_run_lists_prompts_and_calls_nothing(run_cli, requests_log, tmp_path):
+    """``--dry-run`` prints the expanded prompts and makes no request and no directory."""
+    code, out, err = run_cli("text", "--prompts", "a {red,blue} {car,bike}", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines() == ["a red car", "a red bike", "a blue car", "a blue bike"]
+    assert requests_log() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_one_object_per_result(run_cli):
+    """``--json`` prints one JSON object per result, each naming files that exist."""
+    code, out, err = run_cli("text", "--prompts", "a {cat,dog,owl}", "--json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 3
+    assert sorted(r["prompt"] for r in rows) == ["a cat", "a dog", "a owl"]
+    for row in rows:
+        assert row["status"] == "ok" and row["request_id"]
+        for image in row["images"]:
+            assert Path(image["path"]).is_file()
+            assert Path(image["metadata_path"]).is_file()
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_text_without_prompt_is_usage_error(run_cli, requests_log, tmp_path):
+    """``text`` without a prompt exits 2 with one line on stderr and writes nothing."""
+    code, out, err = run_cli("text")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "prompt" in err.lower()
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []
+    assert requests_log() == []
+
+
+def test_missing_key_is_usage_error(run_cli, requests_log, tmp_path, monkeypatch):
+    """Without FAL_KEY (and no --sandbox) the CLI exits 2 naming FAL_KEY and creates no directory."""
+    monkeypatch.delenv("FAL_KEY")
+    code, _, err = run_cli("text", "--prompts", "a cat")
+    assert code == 2
+    assert "FAL_KEY" in err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+    assert requests_log() == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(("text", "--prompts", "a cat", "--image_size", "foo"), id="bad-size"),
+        pytest.param(("text", "--prompts", "a {red,blue car"), id="unmatched-brace"),
+        pytest.param(("text", "--prompts", "a cat", "--num_images", "0"), id="zero-images"),
+        pytest.param(
+            ("image", "--input_image", "in.png", "--prompts", "a cat", "--strength", "2"),
+            id="strength-above-1",
+        ),
+    ],
+)
+def test_bad_input_exits_2(run_cli, requests_log, make_image, tmp_path, argv):
+    """Bad input (size, unmatched ``{``, 0 images, strength > 1) exits 2 with one stderr line, before any request or file."""
+    make_image(tmp_path / "in.png", (64, 64))
+    code, _, err = run_cli(*argv)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert requests_log() == []
+    assert written(tmp_path) == [tmp_path / "in.png"]
+
+
+def test_missing_input_file_names_the_path(run_cli, requests_log, tmp_path):
+    """A missing input image exits 2 and names the path."""
+    missing = tmp_path / "nope" / "missing.png"
+    code, _, err = run_cli("image", "--input_image", str(missing), "--prompts", "x")
+    assert code == 2
+    assert "missing.png" in err
+    assert requests_log() == []
+    assert not (tmp_path / "generated_images").exists()
+
+
+def test_outpaint_target_smaller_than_input(run_cli, requests_log, make_image, tmp_path):
+    """An outpaint canvas smaller than the input exits 2 without uploading anything."""
+    big = make_image(tmp_path / "big.png", (1024, 768))
+    code, _, err = run_cli(
+        "outpaint",
+        "--input_image",
+        str(big),
+        "--prompts",
+        "more",
+        "--target_width",
+        "800",
+        "--target_height",
+        "600",
+    )
+    assert code == 2
+    assert err.strip()
+    log = requests_log()
+    assert uploads(log) == []
+    assert submits(log) == []
+    assert written(tmp_path / "generated_images") == []
+
+
+def test_model_error_exit_1(run_cli, tmp_path):
+    """A 422 from the model exits 1 with the model's message on stderr and saves nothing."""
+    code, out, err = run_cli("text", "--prompts", "a cat [emulate:error=422]")
+    assert code == 1
+    assert "Emulated model error" in err
+    assert out == ""
+    assert written(tmp_path / "generated_images") == []
+
+
+def test_batch_keeps_good_items(run_cli, tmp_path):
+    """One failing item in a batch exits 1 but the good item's file and sidecar are saved."""
+    code, out, err = run_cli("text", "--prompts", "ok one; [emulate:error=422] bad")
+    assert code == 1
+    paths = paths_from(out)
+    assert len(paths) == 1
+    assert_saved(paths)
+    assert json.loads(paths[0].with_suffix(".json").read_text())["prompt"] == "ok one"
+    assert "Emulated model error" in err
+    assert len(media_files(tmp_path / "generated_images")) == 1
+
+
+def test_blocked_saves_nothing(run_cli, tmp_path):
+    """A blocked output is not saved and the run exits non-zero."""
+    code, out, err = run_cli("text", "--prompts", "a cat [emulate:blocked]")
+    assert code != 0
+    assert "block" in err.lower()
+    assert out == ""
+    assert written(tmp_path / "generated_images") == []
+
+
+def test_broken_download_leaves_nothing(run_cli, tmp_path):
+    """A result whose file cannot be downloaded exits 1 and leaves no image, sidecar or temp file."""
+    code, out, err = run_cli("text", "--prompts", "a cat [emulate:broken_url]")
+    assert code == 1
+    assert err.strip()
+    assert out == ""
+    assert written(tmp_path) == []  # no image, no sidecar, no temporary file
+
+
+# ----------------------------------------------------------------------------- batches and files
+
+
+def test_32_jobs_same_second_distinct_files_and_full_sidecars(
+    run_cli, requests_log, tmp_path, fal_env
+):
+    """32 jobs save 32 distinct images and sidecars holding the sent parameters and result, never the key."""
+    secret = fal_env["FAL_KEY"]
+    code, out, err = run_cli("text", "--prompts", "{a,b,c,d,e,f,g,h} {1,2,3,4}")
+    assert code == 0, err
+    out_dir = tmp_path / "generated_images"
+    images = media_files(out_dir)
+    sidecars = [p for p in written(out_dir) if p.suffix == ".json"]
+    assert len(images) == 32 and len(set(images)) == 32
+    assert len(sidecars) == 32
+    assert sorted(p.resolve() for p in paths_from(out)) == sorted(p.resolve() for p in images)
+    log = requests_log()
+    sent_by_id = {}
+    for e in log:
+        if e["status"] == 200 and e["method"] == "POST" and e["endpoint"] == "fal-ai/flux-lora":
+            sent_by_id[e["args"]["prompt"]] = e["args"]
+    assert len(sent_by_id) == 32
+    prompts = set()
+    for image in images:
+        meta = json.loads(image.with_suffix(".json").read_text())
+        params = meta["parameters"]
+        for key in ("prompt", "image_size", "num_inference_steps", "guidance_scale", "num_images"):
+            assert key in params, key
+        assert params == sent_by_id[params["prompt"]]
+        assert meta["request_id"] and image.name.split("-")[2][:8] == meta["request_id"][:8]
+        result = meta["result"]
+        assert result["url"].startswith("http")
+        assert (result["width"], result["height"]) == (1024, 1024)
+        assert result["content_type"] == "image/jpeg"
+        assert isinstance(result["seed"], int)
+        prompts.add(params["prompt"])
+    assert len(prompts) == 32
+    everything = [p.read_bytes() for p in out_dir.iterdir()]
+    assert all(secret.encode() not in blob for blob in everything)
+    assert secret not in out and secret not in err
+    assert secret not in json.dumps(log)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "ext", "magic"), [("png", ".png", b"\x89PNG"), ("jpeg", ".jpg", b"\xff\xd8")]
+)
+def test_extension_follows_bytes(run_cli, requests_log, fmt, ext, magic):
+    """``--output_format png`` saves a .png and jpeg a .jpg, matching the bytes."""
+    code, out, err = run_cli("text", "--prompts", "a kite", "--output_format", fmt)
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["output_format"] == fmt
+    [path] = paths_from(out)
+    assert path.suffix == ext
+    assert path.read_bytes().startswith(magic)
