@@ -21,4 +21,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from twat_genai.cli.run import dispatch
 
-    return dispatch(args)
+    try:
+        return dispatch(args)
+    except ValueError as exc:
+        # Any model validation that slipped past the flag checks is still bad input: one line.
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        from twat_genai.cli.output import error
+
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or exc.title
+        error(f"invalid {where}: {first.get('msg')}")
+        return 2

@@ -17,12 +17,12 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=True)
 
-    guidance_scale: float = 3.5
-    num_inference_steps: int = 28
+    guidance_scale: float = Field(default=3.5, ge=0)
+    num_inference_steps: int = Field(default=28, ge=1, le=1000)
     image_size: Any = Field(default="SQ", validate_default=True)
     enable_safety_checker: bool = False
     seed: int | None = None
-    num_images: int = 1
+    num_images: int = Field(default=1, ge=1, le=16)
     output_format: str | None = None
 
     @field_validator("image_size", mode="before")
