@@ -154,6 +154,15 @@ def test_remote_input_is_fetched_without_the_key(
     assert call["args"]["generationConfig"]["imageConfig"]["aspectRatio"] == "3:4"
 
 
+def test_slow_scenario_waits(gemini_env: EmulatorServer, tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    GeminiImageClient(output_dir=tmp_path).generate("patience [emulate:slow=0.3]")
+    assert time.monotonic() - started >= 0.3
+    assert [e["status"] for e in calls(gemini_env, "gemini")] == [200]
+
+
 def test_thought_image_is_skipped(gemini_env: EmulatorServer, tmp_path: Path) -> None:
     client = GeminiImageClient(output_dir=tmp_path)
     response = client.generate("a fox thinking [emulate:thought]", model="pro3")

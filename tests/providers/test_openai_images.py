@@ -167,6 +167,18 @@ def test_output_format_jpg_becomes_jpeg_and_extension_comes_from_bytes(
     assert (file.width, file.height) == (1024, 576)
 
 
+def test_webp_and_slow_scenario(openai_env: EmulatorServer, tmp_path: Path) -> None:
+    import time
+
+    client = OpenAIImageClient(output_dir=tmp_path)
+    started = time.monotonic()
+    response = client.generate("slow webp [emulate:slow=0.3]", output_format="webp")
+    assert time.monotonic() - started >= 0.3
+    (file,) = response.files
+    assert file.path is not None and file.path.suffix == ".webp"
+    assert (file.width, file.height) == (1024, 1024)  # the service default without a size
+
+
 def test_classic_model_size_and_unsupported_settings_warn(
     openai_env: EmulatorServer, tmp_path: Path
 ) -> None:

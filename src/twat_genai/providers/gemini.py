@@ -474,14 +474,62 @@ class GeminiImageClient:
         return await generate(self.provider, request, writer, job=job)
 
     def transform(
-        self, subject: Any, reference: Any, prompt: str, **kwargs: Any
+        self,
+        subject: Any,
+        reference: Any,
+        prompt: str,
+        *,
+        model: str = "nano",
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
     ) -> ProviderResponse:
         """Sync :meth:`atransform`."""
-        return run_sync(lambda: self._sync(self.atransform(subject, reference, prompt, **kwargs)))
+        return run_sync(
+            lambda: self._sync(
+                self.atransform(
+                    subject,
+                    reference,
+                    prompt,
+                    model=model,
+                    aspect_ratio=aspect_ratio,
+                    image_size=image_size,
+                    filename_prefix=filename_prefix,
+                    filename_suffix=filename_suffix,
+                )
+            )
+        )
 
-    def generate(self, prompt: str, **kwargs: Any) -> ProviderResponse:
+    def generate(
+        self,
+        prompt: str,
+        *,
+        images: Sequence[Any] = (),
+        model: str = "nano",
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+    ) -> ProviderResponse:
         """Sync :meth:`agenerate`."""
-        return run_sync(lambda: self._sync(self.agenerate(prompt, **kwargs)))
+        return run_sync(
+            lambda: self._sync(
+                self.agenerate(
+                    prompt,
+                    images=images,
+                    model=model,
+                    aspect_ratio=aspect_ratio,
+                    image_size=image_size,
+                    width=width,
+                    height=height,
+                    filename_prefix=filename_prefix,
+                    filename_suffix=filename_suffix,
+                )
+            )
+        )
 
     async def _sync(self, call: Awaitable[T]) -> T:
         # Each sync call runs on its own event loop; the HTTP pool must not outlive it.

@@ -450,13 +450,65 @@ class OpenAIImageClient:
         job = {"original_prompt": getattr(request, "prompt", None), "client": "OpenAIImageClient"}
         return await generate(self.provider, request, writer, job=job)
 
-    def generate(self, prompt: str, **kwargs: Any) -> ProviderResponse:
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str = "gpt",
+        width: int | None = None,
+        height: int | None = None,
+        n: int = 1,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+        **options: Any,
+    ) -> ProviderResponse:
         """Sync :meth:`agenerate`."""
-        return run_sync(lambda: self._sync(self.agenerate(prompt, **kwargs)))
+        return run_sync(
+            lambda: self._sync(
+                self.agenerate(
+                    prompt,
+                    model=model,
+                    width=width,
+                    height=height,
+                    n=n,
+                    filename_prefix=filename_prefix,
+                    filename_suffix=filename_suffix,
+                    **options,
+                )
+            )
+        )
 
-    def edit(self, prompt: str, images: Sequence[Any], **kwargs: Any) -> ProviderResponse:
+    def edit(
+        self,
+        prompt: str,
+        images: Sequence[Any],
+        *,
+        mask: Any = None,
+        model: str = "gpt",
+        width: int | None = None,
+        height: int | None = None,
+        n: int = 1,
+        filename_prefix: str | None = None,
+        filename_suffix: str | None = None,
+        **options: Any,
+    ) -> ProviderResponse:
         """Sync :meth:`aedit`."""
-        return run_sync(lambda: self._sync(self.aedit(prompt, images, **kwargs)))
+        return run_sync(
+            lambda: self._sync(
+                self.aedit(
+                    prompt,
+                    images,
+                    mask=mask,
+                    model=model,
+                    width=width,
+                    height=height,
+                    n=n,
+                    filename_prefix=filename_prefix,
+                    filename_suffix=filename_suffix,
+                    **options,
+                )
+            )
+        )
 
     async def _sync(self, call: Awaitable[T]) -> T:
         # Each sync call runs on its own event loop; the HTTP pool must not outlive it.
