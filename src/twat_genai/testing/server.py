@@ -410,6 +410,10 @@ class FileStore:
         return len(self._files)
 
 
+#: Query parameters whose values are secrets whatever they look like.
+_SECRET_QUERY_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "fal_key"})
+
+
 def safe_name(name: str) -> str:
     """A file name safe to put in a URL path segment (base name, no control characters)."""
     base = unquote(name).replace("\\", "/").rsplit("/", 1)[-1]
@@ -740,7 +744,10 @@ class EmulatorServer:
             "provider": provider,
             "method": method,
             "path": path,
-            "query": redact_obj(query) if query else {},
+            "query": {
+                k: "***" if k.lower() in _SECRET_QUERY_NAMES else redact_obj(v)
+                for k, v in query.items()
+            },
             "endpoint": None,
             "args": None,
             "headers": headers.names(),
