@@ -167,6 +167,8 @@ async def generate(
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, provider.capabilities.max_images_per_call)
     responses = await asyncio.gather(*(provider.generate(p, ctx) for p in parts))
+    # The remote work is over: a batch runner may start the next job while this one saves.
+    ctx.event("remote_done", calls=len(parts))
     response = _merge(list(responses))
     warnings = warnings + response.warnings
     response.warnings = warnings

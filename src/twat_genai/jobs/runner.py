@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,9 +124,11 @@ async def run_batch(
 ) -> Summary:
     """Run ``items`` at most ``concurrency`` at a time; results are reported as each finishes.
 
-    ``concurrency`` workers pull items one by one (nothing is created per waiting item, so a
-    10,000-item batch costs no more memory than a small one). ``summary`` may be passed in so
-    the caller keeps the outcomes so far even when the batch is cancelled (Ctrl-C).
+    ``concurrency`` bounds the items holding provider capacity: an item takes a slot when it
+    starts and gives it back when its remote work is over (the ``remote_done`` event), so the
+    next job is submitted while the previous one downloads and saves. A task exists only for a
+    running item, so a 10,000-item batch costs no more memory than a small one. ``summary`` may
+    be passed in so the caller keeps the outcomes so far even when the batch is cancelled.
     """
     summary = summary if summary is not None else Summary()
     total = len(items)
@@ -170,7 +172,9 @@ async def run_batch(
     for outcome in restored:
         report(outcome)
 
-    async def attempt(item: Item, resume: dict[str, Any] | None) -> Any:
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def attempt(item: Item, resume: dict[str, Any] | None, slot: _Slot) -> Any:
         key = item.key
 
         async def submitted(handle: dict[str, Any]) -> None:
@@ -178,10 +182,20 @@ async def run_batch(
                 journal.submitted(key, handle)
             emit("item_submitted", label=item.label, request_id=handle.get("request_id"))
 
-        ctx = CallContext(on_submitted=submitted, resume=resume)
+        def event(name: str, data: dict[str, Any]) -> None:
+            if name == "remote_done":
+                slot.release()  # downloads and saving need no provider capacity
+
+        ctx = CallContext(on_submitted=submitted, resume=resume, on_event=event)
         return await (item.run(ctx) if item.takes_context else item.run())
 
-    async def one(item: Item) -> None:
+    async def one(item: Item, slot: _Slot) -> None:
+        try:
+            await run_one(item, slot)
+        finally:
+            slot.release()
+
+    async def run_one(item: Item, slot: _Slot) -> None:
         entry = entries.get(index_of[id(item)])
         resume = entry.resume if entry is not None and item.takes_context else None
         journaled = journal is not None and bool(item.key)
@@ -190,7 +204,7 @@ async def run_batch(
         emit("item_started", label=item.label, resumed=resume is not None)
         try:
             try:
-                result = await attempt(item, resume)
+                result = await attempt(item, resume, slot)
             except (TwatGenAiError, LookupError, ValueError) as exc:
                 if resume is None or isinstance(exc, BlockedError):
                     raise
@@ -198,7 +212,7 @@ async def run_batch(
                 log.info("could not re-attach to %s (%s); submitting again", item.label, exc)
                 if journaled:
                     journal.start(item.key, item.label)  # type: ignore[union-attr]
-                result = await attempt(item, None)
+                result = await attempt(item, None, slot)
             outcome = Outcome(item, OK, result=result)
         except asyncio.CancelledError as exc:
             if journaled:
@@ -218,21 +232,20 @@ async def run_batch(
             )
         report(outcome)
 
-    queue: Iterator[Item] = iter(todo)
-    started: set[int] = set()
-
-    async def worker() -> None:
-        for item in queue:
-            started.add(id(item))
-            await one(item)
-
-    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
+    # Items start as slots free up: tasks exist only for running items (memory stays flat).
+    running: set[asyncio.Future[None]] = set()
     try:
-        await asyncio.gather(*workers)
+        for item in todo:
+            await slots.acquire()
+            future = asyncio.ensure_future(one(item, _Slot(slots)))
+            running.add(future)
+            future.add_done_callback(running.discard)
+        while running:
+            await asyncio.gather(*list(running))
     except asyncio.CancelledError:
-        for task in workers:
+        for task in list(running):
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*list(running), return_exceptions=True)
         done = {id(o.item) for o in summary.outcomes}
         for item in todo:
             if id(item) not in done:
@@ -241,3 +254,15 @@ async def run_batch(
         raise
     emit("batch_finished", counts=dict(summary.counts), total=total)
     return summary
+
+
+class _Slot:
+    """One held concurrency slot, released exactly once (early when the remote work is over)."""
+
+    def __init__(self, sem: asyncio.Semaphore) -> None:
+        self._sem: asyncio.Semaphore | None = sem
+
+    def release(self) -> None:
+        if self._sem is not None:
+            self._sem.release()
+            self._sem = None
