@@ -170,7 +170,7 @@ class Journal:
         key: str,
         state: str,
         *,
-        paths: Iterable[str] = (),
+        paths: Iterable[str | Path] = (),
         request_id: str | None = None,
         error: str | None = None,
     ) -> None:

@@ -1,0 +1,78 @@
+"""The batch journal: schema from empty, state round trips, stable keys, no secrets stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from twat_genai.jobs.journal import JOURNAL_NAME, MIGRATIONS, Journal, item_key
+
+
+def test_migrates_from_empty_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "out" / JOURNAL_NAME
+    with Journal(path) as journal:
+        assert journal.version == len(MIGRATIONS)
+        journal.start("k1", "a cat")
+    with Journal(path) as journal:  # migrations already applied: nothing re-run, data kept
+        assert journal.version == len(MIGRATIONS)
+        assert [e.key for e in journal.entries()] == ["k1"]
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_round_trip_of_states(tmp_path: Path) -> None:
+    handle = {"endpoint": "fal-ai/flux-lora", "request_id": "r1", "status_url": "http://x/s"}
+    with Journal.for_output(tmp_path) as journal:
+        journal.start("k", "a cat")
+        entry = journal.get("k")
+        assert entry is not None and entry.state == "pending" and entry.resume is None
+        journal.submitted("k", handle)
+        entry = journal.get("k")
+        assert entry is not None and entry.state == "submitted"
+        assert entry.resume == handle
+        journal.finish("k", "ok", paths=[tmp_path / "a.png"], request_id="r1")
+        entry = journal.get("k")
+        assert entry is not None
+        assert (entry.state, entry.paths, entry.request_id) == (
+            "ok",
+            [str(tmp_path / "a.png")],
+            "r1",
+        )
+        assert entry.resume is None
+        journal.finish("k", "failed", error="boom")
+        assert journal.get("k").error == "boom"  # type: ignore[union-attr]
+        with pytest.raises(ValueError):
+            journal.finish("k", "weird")
+        journal.reset()
+        assert journal.get("k") is None
+
+
+def test_two_handles_are_not_resumable(tmp_path: Path) -> None:
+    with Journal.for_output(tmp_path) as journal:
+        journal.start("k", "x")
+        journal.submitted("k", {"request_id": "a"})
+        journal.submitted("k", {"request_id": "b"})
+        entry = journal.get("k")
+        assert entry is not None and len(entry.handles) == 2 and entry.resume is None
+
+
+def test_no_authorization_or_key_is_stored(tmp_path: Path) -> None:
+    from twat_genai.transport.redact import register_secret
+
+    secret = "fal-secret-journal-0123456789"
+    register_secret(secret)
+    with Journal.for_output(tmp_path) as journal:
+        journal.start("k", "x")
+        journal.submitted("k", {"request_id": "a", "Authorization": f"Key {secret}"})
+        journal.finish("k", "failed", error=f"denied for {secret}")
+    for name in tmp_path.iterdir():
+        assert secret.encode() not in name.read_bytes()
+
+
+def test_keys_are_stable_and_distinct() -> None:
+    a = item_key(command="TEXT", request={"prompt": "a cat"}, occurrence=1)
+    assert a == item_key(occurrence=1, request={"prompt": "a cat"}, command="TEXT")
+    assert a != item_key(command="TEXT", request={"prompt": "a cat"}, occurrence=2)
+    assert a != item_key(command="TEXT", request={"prompt": "a dog"}, occurrence=1)
