@@ -302,8 +302,9 @@ class EmulatorApp:
         return self.server.root + self.prefix
 
     async def handle(self, req: EmulatorRequest) -> EmulatorResponse:
-        """Answer one request (``req.path`` is relative to the prefix)."""
-        raise NotImplementedError
+        """Answer one request (``req.path`` is relative to the prefix); apps override this,
+        and an app without routes answers 404 in its own style."""
+        return self.not_found(req)
 
     def env(self, root: str) -> dict[str, str]:
         """Environment variables that point the project (and SDKs) at this app."""
