@@ -843,9 +843,10 @@ def export_lines(env: Mapping[str, str]) -> str:
 async def _serve_until_signal(server: EmulatorServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if sys.platform != "win32":  # the Windows event loop has no signal handlers
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
     await server.start()
     sys.stdout.write(export_lines(server.env()))
     sys.stdout.flush()
