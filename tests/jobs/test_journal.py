@@ -13,8 +13,8 @@ from twat_genai.jobs.journal import JOURNAL_NAME, MIGRATIONS, Journal, item_key
 def test_migrates_from_empty_and_reopens(tmp_path: Path) -> None:
     path = tmp_path / "out" / JOURNAL_NAME
     with Journal(path) as journal:
-        assert journal.version == len(MIGRATIONS)
         journal.start("k1", "a cat")
+        assert journal.version == len(MIGRATIONS)
     with Journal(path) as journal:  # migrations already applied: nothing re-run, data kept
         assert journal.version == len(MIGRATIONS)
         assert [e.key for e in journal.entries()] == ["k1"]
@@ -49,6 +49,29 @@ def test_round_trip_of_states(tmp_path: Path) -> None:
         assert journal.get("k") is None
 
 
+def test_file_is_created_by_the_first_write_only(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with Journal.for_output(out) as journal:
+        assert journal.get("k") is None and journal.entries() == []
+        journal.reset()  # --fresh on a folder never journaled
+        assert journal.version == 0
+        assert not out.exists()  # reads and resets leave no file (and no folder) behind
+        journal.start("k", "x")
+    assert (out / JOURNAL_NAME).is_file()
+
+
+def test_split_request_handles_resume_by_part(tmp_path: Path) -> None:
+    with Journal.for_output(tmp_path) as journal:
+        journal.start("k", "x")
+        journal.submitted("k", {"request_id": "a", "part": 0})
+        journal.submitted("k", {"request_id": "b", "part": 1})
+        entry = journal.get("k")
+        assert entry is not None
+        assert entry.resume == {
+            "parts": [{"request_id": "a", "part": 0}, {"request_id": "b", "part": 1}]
+        }
+
+
 def test_two_handles_are_not_resumable(tmp_path: Path) -> None:
     with Journal.for_output(tmp_path) as journal:
         journal.start("k", "x")
@@ -76,3 +99,22 @@ def test_keys_are_stable_and_distinct() -> None:
     assert a == item_key(occurrence=1, request={"prompt": "a cat"}, command="TEXT")
     assert a != item_key(command="TEXT", request={"prompt": "a cat"}, occurrence=2)
     assert a != item_key(command="TEXT", request={"prompt": "a dog"}, occurrence=1)
+
+
+def test_a_version_1_journal_gains_the_files_column(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    MIGRATIONS[0][1](db)
+    db.execute(
+        "INSERT INTO items (key, label, state, handles, created, updated)"
+        " VALUES ('k', 'x', 'submitted', '[{\"request_id\": \"a\"}]', 0, 0)"
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Journal(path) as journal:
+        entry = journal.get("k")
+        assert entry is not None and entry.files == {} and entry.resume == {"request_id": "a"}
+        journal.saving("k", "a#0", tmp_path / "a.png")
+        assert journal.get("k").files == {"a#0": str(tmp_path / "a.png")}  # type: ignore[union-attr]
+        assert journal.version == len(MIGRATIONS) == 2

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from twat_genai.core.errors import BlockedError, ModelError
-from twat_genai.jobs.journal import Journal
+from twat_genai.core.errors import BlockedError, ModelError, UsageError
+from twat_genai.jobs.journal import JOURNAL_NAME, Journal
 from twat_genai.jobs.runner import Item, run_batch
 from twat_genai.providers.base import CallContext
 from twat_genai.testing import EmulatorServer, running_emulator
@@ -108,6 +108,42 @@ def test_journal_skips_ok_and_resumes_submitted(tmp_path: Path) -> None:
         assert journal.get("k3").handles == [{"endpoint": "e", "request_id": "new-three"}]  # type: ignore[union-attr]
 
 
+def test_split_contexts_resume_their_own_part_and_signal_done_once() -> None:
+    recorded: list[dict[str, Any]] = []
+    events: list[str] = []
+    parent = CallContext(
+        on_submitted=recorded.append,
+        resume={"parts": [{"request_id": "b", "part": 1}]},
+        on_event=lambda name, data: events.append(name),
+    )
+    first, second = parent.split(2)
+    assert first.resume is None and second.resume == {"request_id": "b", "part": 1}
+    asyncio.run(first.submitted({"request_id": "a"}))
+    assert recorded == [{"request_id": "a", "part": 0}]
+    first.event("remote_done")
+    first.event("remote_done")  # a part signalling twice is still one part
+    assert events == []  # part 1 is still running: the slot stays held
+    second.event("remote_done")
+    second.event("saved")
+    assert events == ["remote_done", "saved"]
+    assert parent.split(1) == [parent]
+
+
+def test_items_failing_before_any_submission_create_no_journal(tmp_path: Path) -> None:
+    async def invalid(ctx: CallContext) -> None:
+        raise UsageError("bad input")
+
+    out = tmp_path / "out"
+    with Journal.for_output(out) as journal:
+        summary = asyncio.run(
+            run_batch(
+                [Item("x", invalid, key="k", takes_context=True)], concurrency=1, journal=journal
+            )
+        )
+    assert summary.counts["failed"] == 1
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- the real CLI
 
 N = 12
@@ -130,8 +166,7 @@ def http_get(url: str) -> bytes:
 
 
 def _reset(server: EmulatorServer) -> None:
-    req = urllib.request.Request(f"{server.root}/_emulator/reset", data=b"", method="POST")
-    _DIRECT.open(req, timeout=30).read()
+    _control(server, "reset")
 
 
 def _log(server: EmulatorServer) -> list[dict[str, Any]]:
@@ -158,10 +193,10 @@ def _env(server: EmulatorServer) -> dict[str, str]:
     return env
 
 
-def _cli(out: Path, *extra: str) -> list[str]:
+def _cli(out: Path, *extra: str, prompts: str = PROMPTS, concurrency: int = 4) -> list[str]:
     return [
-        sys.executable, "-m", "twat_genai", "text", "--prompts", PROMPTS,
-        "--concurrency", "4", "--output_dir", str(out), "--quiet", *extra,
+        sys.executable, "-m", "twat_genai", "text", "--prompts", prompts,
+        "--concurrency", str(concurrency), "--output_dir", str(out), "--quiet", *extra,
     ]  # fmt: skip
 
 
@@ -170,10 +205,10 @@ def _images(out: Path) -> list[Path]:
 
 
 def _start_and_wait_for(
-    server: EmulatorServer, out: Path, submissions: int
+    server: EmulatorServer, argv: list[str], submissions: int
 ) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        _cli(out), env=_env(server), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, env=_env(server), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     while _submissions(server) < submissions:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -181,37 +216,98 @@ def _start_and_wait_for(
     return proc
 
 
-def test_sigkill_then_rerun_submits_each_item_once(
-    slow_emulator: EmulatorServer, tmp_path: Path
-) -> None:
-    _reset(slow_emulator)
-    out = tmp_path / "out"
-    proc = _start_and_wait_for(slow_emulator, out, 3)
-    time.sleep(0.05)  # let the journal record the handles of what was just submitted
-    proc.kill()
-    proc.wait()
+def _control(server: EmulatorServer, action: str) -> None:
+    req = urllib.request.Request(f"{server.root}/_emulator/{action}", data=b"", method="POST")
+    _DIRECT.open(req, timeout=30).read()
+
+
+def _recorded(out: Path) -> int:
+    with Journal.for_output(out) as journal:
+        return sum(len(e.handles) for e in journal.entries())
+
+
+def _kill_midway(server: EmulatorServer, argv: list[str], out: Path, submissions: int) -> None:
+    """Start ``argv`` and SIGKILL it with jobs in flight, once ``submissions`` jobs exist.
+
+    Job completion is held first, so the client submits nothing new, and the kill comes once
+    the journal has every submitted job: fal has no idempotency key, so a kill in the instant
+    between fal accepting a submit and its answer arriving cannot be recovered by anyone.
+    """
+    proc = _start_and_wait_for(server, argv, submissions)
+    _control(server, "hold")
+    try:
+        while _recorded(out) < _submissions(server):
+            assert proc.poll() is None
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait()
+    finally:
+        _control(server, "release")
     with Journal.for_output(out) as journal:
         states = [e.state for e in journal.entries()]
     assert "submitted" in states  # jobs were in flight when the process died
 
-    done = subprocess.run(
-        _cli(out), check=False, env=_env(slow_emulator), capture_output=True, timeout=120
-    )
+
+def _run(server: EmulatorServer, argv: list[str]) -> None:
+    done = subprocess.run(argv, check=False, env=_env(server), capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert len(_images(out)) == N
-    assert _submissions(slow_emulator) == N  # re-attached, never submitted twice
 
-    again = subprocess.run(
-        _cli(out), check=False, env=_env(slow_emulator), capture_output=True, timeout=120
-    )
-    assert again.returncode == 0 and _submissions(slow_emulator) == N  # all skipped
-    assert len(_images(out)) == N
 
-    fresh = subprocess.run(
-        _cli(out, "--fresh"), check=False, env=_env(slow_emulator), capture_output=True, timeout=120
-    )
-    assert fresh.returncode == 0, fresh.stderr
-    assert _submissions(slow_emulator) == 2 * N and len(_images(out)) == 2 * N
+@pytest.fixture(scope="module")
+def batch_emulator() -> Iterator[EmulatorServer]:
+    """Jobs take 0.25 s, sixteen at a time: a 100-item run lasts about two seconds."""
+    with running_emulator(port=0, latency=0.25, capacity=16) as server:
+        yield server
+
+
+def test_sigkill_of_a_100_item_run_then_rerun_submits_each_item_once(
+    batch_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    _reset(batch_emulator)
+    out, n = tmp_path / "out", 100
+    argv = _cli(out, prompts="cat {" + ",".join(map(str, range(n))) + "}", concurrency=16)
+    _kill_midway(batch_emulator, argv, out, 40)
+    assert _submissions(batch_emulator) < n
+
+    _run(batch_emulator, argv)
+    assert len(_images(out)) == n
+    assert _submissions(batch_emulator) == n  # re-attached, never submitted twice
+
+    _run(batch_emulator, argv)
+    assert _submissions(batch_emulator) == n  # all skipped
+    assert len(_images(out)) == n
+
+    _run(batch_emulator, [*argv, "--fresh"])
+    assert _submissions(batch_emulator) == 2 * n and len(_images(out)) == 2 * n
+
+
+def test_sigkill_then_rerun_reattaches_every_part_of_a_split_request(
+    slow_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # num_images 8 on fal (4 per call) is two jobs per item: both re-attach after a kill.
+    _reset(slow_emulator)
+    out = tmp_path / "out"
+    argv = _cli(out, "--num_images", "8", prompts="dog {1,2,3}", concurrency=2)
+    _kill_midway(slow_emulator, argv, out, 3)
+    _run(slow_emulator, argv)
+    assert len(_images(out)) == 3 * 8
+    assert _submissions(slow_emulator) == 3 * 2
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_a_run_failing_validation_leaves_no_journal(
+    run_cli: Callable[..., tuple[int, str, str]],
+    make_image: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    image = make_image(tmp_path / "in.png", (512, 512))
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        "outpaint", "--input_image", str(image), "--prompts", "sky",
+        "--target_width", "256", "--target_height", "256", "--output_dir", str(out),
+    )  # fmt: skip
+    assert code == 2 and "does not fit" in err
+    assert not (out / JOURNAL_NAME).exists()
 
 
 def test_ctrl_c_cancels_remote_jobs_and_exits_130(
@@ -219,7 +315,7 @@ def test_ctrl_c_cancels_remote_jobs_and_exits_130(
 ) -> None:
     _reset(slow_emulator)
     out = tmp_path / "out"
-    proc = _start_and_wait_for(slow_emulator, out, 2)
+    proc = _start_and_wait_for(slow_emulator, _cli(out), 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -222,6 +222,20 @@ class OutputWriter:
             self._reserved.add(stem)
             return stem
 
+    def plan(
+        self,
+        data: bytes,
+        *,
+        ident: str,
+        role: str = "",
+        index: int | None = None,
+        content_type: str | None = None,
+    ) -> Path:
+        """Reserve the path :meth:`write` would use for ``data``, so a caller can record it
+        before the file exists (pass it back as ``path``)."""
+        ext = extension_for(_real_type(data, content_type))
+        return self.output_dir / self.name_for(ident=ident, ext=ext, role=role, index=index)
+
     # ------------------------------------------------------------------ writing
 
     def write(
@@ -233,10 +247,12 @@ class OutputWriter:
         role: str = "",
         index: int | None = None,
         content_type: str | None = None,
+        path: Path | None = None,
     ) -> tuple[Path, Path]:
         """Save ``data`` and its sidecar; returns (media path, sidecar path).
 
         The type comes from the bytes; ``content_type`` is only a fallback when sniffing fails.
+        ``path`` (from :meth:`plan`) writes under that exact name, replacing what is there.
         """
         mime = _real_type(data, content_type)
         credentials = False
@@ -248,8 +264,11 @@ class OutputWriter:
                 embedded = stamped != data
                 data = stamped
         directory = self.target_dir()
-        name = self.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
-        media = directory / name
+        if path is not None:
+            media, name = path, path.name
+        else:
+            name = self.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
+            media = directory / name
         _atomic_write_bytes(media, data, fsync=self.fsync)
         info = _file_info(
             name,
@@ -272,6 +291,7 @@ class OutputWriter:
         role: str = "",
         index: int | None = None,
         content_type: str | None = None,
+        path: Path | None = None,
     ) -> tuple[Path, Path]:
         """:meth:`write` in a worker thread (file I/O and hashing stay off the event loop)."""
         return await asyncio.to_thread(
@@ -282,6 +302,7 @@ class OutputWriter:
             role=role,
             index=index,
             content_type=content_type,
+            path=path,
         )
 
     def write_stream(self) -> StreamingFile:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from twat_genai.core.errors import BlockedError, ModelError, ProviderError, UsageError
@@ -166,7 +167,10 @@ async def generate(
     request, adapt_warnings = adapt_request(provider, request)
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, provider.capabilities.max_images_per_call)
-    responses = await asyncio.gather(*(provider.generate(p, ctx) for p in parts))
+    contexts = ctx.split(len(parts))
+    responses = await asyncio.gather(
+        *(provider.generate(p, c) for p, c in zip(parts, contexts, strict=True))
+    )
     # The remote work is over: a batch runner may start the next job while this one saves.
     ctx.event("remote_done", calls=len(parts))
     response = _merge(list(responses))
@@ -175,10 +179,20 @@ async def generate(
     created = datetime.now(timezone.utc)
     saved = blocked = 0
     index = 0
-    for file in response.files:
+    for position, file in enumerate(response.files):
         if file.blocked:
             blocked += 1
             warnings.append("an output was flagged by the provider's safety checker and not saved")
+            continue
+        # A re-attached job writes each file under the name its interrupted attempt recorded
+        # (and skips files already complete), so a resumed batch never holds two copies.
+        file_key = f"{response.request_id}#{position}"
+        earlier = Path(ctx.files[file_key]) if file_key in ctx.files else None
+        if earlier is not None and earlier.exists() and earlier.with_suffix(".json").exists():
+            file.data = None
+            file.path, file.metadata_path = earlier, earlier.with_suffix(".json")
+            index += 1
+            saved += 1
             continue
         data = file.data
         if data is None:
@@ -190,6 +204,14 @@ async def generate(
         metadata = build_metadata(
             request, response, file, warnings=warnings, job=job, created=created
         )
+        target = earlier or writer.plan(
+            data,
+            ident=response.request_id,
+            role=file.role,
+            index=index if index else None,
+            content_type=file.content_type,
+        )
+        ctx.event("saving", file=file_key, path=str(target))
         path, meta = await writer.write_async(
             data,
             ident=response.request_id,
@@ -197,6 +219,7 @@ async def generate(
             role=file.role,
             index=index if index else None,
             content_type=file.content_type,
+            path=target,
         )
         index += 1
         file.data = None

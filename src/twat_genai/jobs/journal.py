@@ -48,6 +48,8 @@ class Entry:
     state: str
     handles: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    #: Files named while the item ran (file key -> path), recorded before each was written.
+    files: dict[str, str] = field(default_factory=dict)
     request_id: str | None = None
     error: str | None = None
     created: float = 0.0
@@ -55,8 +57,14 @@ class Entry:
 
     @property
     def resume(self) -> dict[str, Any] | None:
-        """The handle to re-attach to: only when exactly one job was submitted for the item."""
-        return self.handles[0] if self.state == SUBMITTED and len(self.handles) == 1 else None
+        """What to re-attach to: the one job submitted for the item, or ``{"parts": [...]}``
+        when the request was split into several calls (each handle has its ``part``)."""
+        if self.state != SUBMITTED or not self.handles:
+            return None
+        parts = [h for h in self.handles if "part" in h]
+        if parts:
+            return {"parts": parts}
+        return self.handles[0] if len(self.handles) == 1 else None
 
 
 def _m1_items(db: sqlite3.Connection) -> None:
@@ -76,69 +84,80 @@ def _m1_items(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX items_state ON items(state)")
 
 
+def _m2_files(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE items ADD COLUMN files TEXT NOT NULL DEFAULT '{}'")
+
+
 #: Schema history, oldest first. Append a function to change the schema; never edit one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("items", _m1_items),
+    ("files named before they are written", _m2_files),
 ]
+
+_COLUMNS = "key, label, state, handles, paths, request_id, error, created, updated, files"
 
 
 class Journal:
-    """The journal of one output folder. Thread-safe; every method is one short transaction."""
+    """The journal of one output folder. Thread-safe; every method is one short transaction.
+
+    The file is created by the first write, so a run that fails before anything is submitted
+    leaves the output folder as it was.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        self._db: sqlite3.Connection | None = None
 
     @classmethod
     def for_output(cls, output_dir: Path | str) -> Journal:
         return cls(Path(output_dir) / JOURNAL_NAME)
 
-    def _migrate(self) -> None:
-        with self._lock:
-            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            for number, (_name, migrate) in enumerate(MIGRATIONS, start=1):
-                if number <= version:
-                    continue
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    migrate(self._db)
-                    self._db.execute(f"PRAGMA user_version={number}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+    def _conn(self, *, create: bool) -> sqlite3.Connection | None:
+        """The open database (callers hold the lock); None when reading a journal never written."""
+        if self._db is None:
+            if not create and not self.path.exists():
+                return None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            _migrate(db)
+            self._db = db
+        return self._db
 
     @property
     def version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        with self._lock:
+            db = self._conn(create=False)
+            return int(db.execute("PRAGMA user_version").fetchone()[0]) if db else 0
 
     def _write(self, sql: str, params: Iterable[Any]) -> None:
         with self._lock:
-            self._db.execute(sql, tuple(params))
+            db = self._conn(create=True)
+            assert db is not None
+            db.execute(sql, tuple(params))
 
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT key, label, state, handles, paths, request_id, error, created, updated"
-                " FROM items WHERE key = ?",
+            db = self._conn(create=False)
+            if db is None:
+                return None
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE key = ?",
                 (key,),
             ).fetchone()
         return _entry(row) if row else None
 
     def entries(self) -> list[Entry]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT key, label, state, handles, paths, request_id, error, created, updated"
-                " FROM items ORDER BY created"
-            ).fetchall()
+            db = self._conn(create=False)
+            if db is None:
+                return []
+            rows = db.execute(f"SELECT {_COLUMNS} FROM items ORDER BY created").fetchall()
         return [_entry(r) for r in rows]
 
     # -- state changes -----------------------------------------------------------------------
@@ -149,7 +168,7 @@ class Journal:
         self._write(
             "INSERT INTO items (key, label, state, created, updated) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET state = excluded.state, label = excluded.label,"
-            " handles = '[]', error = NULL, updated = excluded.updated",
+            " handles = '[]', files = '{}', error = NULL, updated = excluded.updated",
             (key, label[:500], PENDING, now, now),
         )
 
@@ -157,12 +176,30 @@ class Journal:
         """Record a provider handle the moment a billable job exists."""
         safe = redact_obj({k: v for k, v in handle.items() if k.lower() != "authorization"})
         with self._lock:
-            row = self._db.execute("SELECT handles FROM items WHERE key = ?", (key,)).fetchone()
+            db = self._conn(create=True)
+            assert db is not None
+            row = db.execute("SELECT handles FROM items WHERE key = ?", (key,)).fetchone()
             handles = json.loads(row[0]) if row else []
             handles.append(safe)
-            self._db.execute(
+            db.execute(
                 "UPDATE items SET state = ?, handles = ?, updated = ? WHERE key = ?",
                 (SUBMITTED, json.dumps(handles), time.time(), key),
+            )
+
+    def saving(self, key: str, file: str, path: str | Path) -> None:
+        """Record the name of an output file before it is written, so a re-attached run writes
+        that same file instead of a second copy (file: the provider request id and position)."""
+        with self._lock:
+            db = self._conn(create=True)
+            assert db is not None
+            row = db.execute("SELECT files FROM items WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return
+            files = json.loads(row[0])
+            files[file] = str(path)
+            db.execute(
+                "UPDATE items SET files = ?, updated = ? WHERE key = ?",
+                (json.dumps(files), time.time(), key),
             )
 
     def finish(
@@ -192,11 +229,16 @@ class Journal:
 
     def reset(self) -> None:
         """Forget every item (``--fresh``)."""
-        self._write("DELETE FROM items", ())
+        with self._lock:
+            db = self._conn(create=False)
+            if db is not None:
+                db.execute("DELETE FROM items")
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> Journal:
         return self
@@ -205,14 +247,31 @@ class Journal:
         self.close()
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to date, one transaction per migration."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for number, (_name, migrate) in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migrate(db)
+            db.execute(f"PRAGMA user_version={number}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
 def _entry(row: tuple[Any, ...]) -> Entry:
-    key, label, state, handles, paths, request_id, error, created, updated = row
+    key, label, state, handles, paths, request_id, error, created, updated, files = row
     return Entry(
         key=key,
         label=label,
         state=state,
         handles=json.loads(handles),
         paths=json.loads(paths),
+        files=json.loads(files),
         request_id=request_id,
         error=error,
         created=created,

@@ -174,19 +174,23 @@ async def run_batch(
 
     slots = asyncio.Semaphore(max(1, concurrency))
 
-    async def attempt(item: Item, resume: dict[str, Any] | None, slot: _Slot) -> Any:
-        key = item.key
-
+    async def attempt(item: Item, resume: dict[str, Any] | None, slot: _Slot, rec: _Record) -> Any:
         async def submitted(handle: dict[str, Any]) -> None:
-            if journal is not None and key:
-                journal.submitted(key, handle)
+            if rec.journal is not None:
+                if rec.fresh:  # the first job of a fresh attempt: forget older handles
+                    rec.journal.start(item.key, item.label)
+                    rec.fresh, rec.exists = False, True
+                rec.journal.submitted(item.key, handle)
             emit("item_submitted", label=item.label, request_id=handle.get("request_id"))
 
         def event(name: str, data: dict[str, Any]) -> None:
             if name == "remote_done":
                 slot.release()  # downloads and saving need no provider capacity
+            elif name == "saving" and rec.journal is not None and rec.exists:
+                rec.journal.saving(item.key, data["file"], data["path"])
 
-        ctx = CallContext(on_submitted=submitted, resume=resume, on_event=event)
+        files = rec.files if resume is not None else {}
+        ctx = CallContext(on_submitted=submitted, resume=resume, on_event=event, files=files)
         return await (item.run(ctx) if item.takes_context else item.run())
 
     async def one(item: Item, slot: _Slot) -> None:
@@ -198,38 +202,38 @@ async def run_batch(
     async def run_one(item: Item, slot: _Slot) -> None:
         entry = entries.get(index_of[id(item)])
         resume = entry.resume if entry is not None and item.takes_context else None
-        journaled = journal is not None and bool(item.key)
-        if journaled and resume is None:
-            journal.start(item.key, item.label)  # type: ignore[union-attr]
+        # The journal learns of an item when it has something worth keeping: a submitted
+        # job (paid for), a result, or an earlier entry to update. An item failing before
+        # any submission leaves no trace (and a run failing validation creates no file).
+        rec = _Record(journal if item.key else None, exists=entry is not None, fresh=resume is None)
+        if entry is not None:
+            rec.files = entry.files
         emit("item_started", label=item.label, resumed=resume is not None)
         try:
             try:
-                result = await attempt(item, resume, slot)
+                result = await attempt(item, resume, slot, rec)
             except (TwatGenAiError, LookupError, ValueError) as exc:
                 if resume is None or isinstance(exc, BlockedError):
                     raise
                 # The recorded job is gone (expired, cancelled): submit it afresh, once.
                 log.info("could not re-attach to %s (%s); submitting again", item.label, exc)
-                if journaled:
-                    journal.start(item.key, item.label)  # type: ignore[union-attr]
-                result = await attempt(item, None, slot)
+                rec.fresh = True  # the next submission starts the entry afresh
+                result = await attempt(item, None, slot, rec)
             outcome = Outcome(item, OK, result=result)
         except asyncio.CancelledError as exc:
-            if journaled:
-                journal.finish(item.key, CANCELLED, error="interrupted")  # type: ignore[union-attr]
+            rec.finish(item, CANCELLED, error="interrupted")
             report(Outcome(item, CANCELLED, error=exc))
             raise
         except Exception as exc:
             outcome = Outcome(item, classify(exc), error=exc)
-        if journaled:
-            journal.finish(  # type: ignore[union-attr]
-                item.key,
-                outcome.status,
-                paths=result_paths(outcome.result),
-                request_id=getattr(outcome.result, "request_id", None)
-                or getattr(outcome.error, "request_id", None),
-                error=outcome.message or None,
-            )
+        rec.finish(
+            item,
+            outcome.status,
+            paths=result_paths(outcome.result),
+            request_id=getattr(outcome.result, "request_id", None)
+            or getattr(outcome.error, "request_id", None),
+            error=outcome.message or None,
+        )
         report(outcome)
 
     # Items start as slots free up: tasks exist only for running items (memory stays flat).
@@ -266,3 +270,22 @@ class _Slot:
         if self._sem is not None:
             self._sem.release()
             self._sem = None
+
+
+@dataclass
+class _Record:
+    """One item's journal bookkeeping in this run: does its row ``exist``, and is the next
+    submission ``fresh`` (not a missing part of a job being re-attached to)?"""
+
+    journal: Journal | None
+    exists: bool = False
+    fresh: bool = True
+    files: dict[str, str] = field(default_factory=dict)
+
+    def finish(self, item: Item, status: str, **fields: Any) -> None:
+        if self.journal is None or not (self.exists or status == OK):
+            return
+        if not self.exists:  # done without a submission handle (a synchronous provider)
+            self.journal.start(item.key, item.label)
+            self.exists = True
+        self.journal.finish(item.key, status, **fields)

@@ -51,6 +51,8 @@ class CallContext:
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     deadline: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Output files an interrupted attempt at this job already named (file key -> path).
+    files: dict[str, str] = field(default_factory=dict)
 
     async def submitted(self, handle: dict[str, Any]) -> None:
         if self.on_submitted is not None:
@@ -61,6 +63,38 @@ class CallContext:
     def event(self, name: str, **data: Any) -> None:
         if self.on_event is not None:
             self.on_event(name, data)
+
+    def split(self, count: int) -> list[CallContext]:
+        """Contexts for the ``count`` calls one request was split into (``n`` above the
+        provider's maximum). Each records its part index in its handle and re-attaches to its
+        own part's job (``resume = {"parts": [handle, ...]}``); ``remote_done`` reaches this
+        context once, when every part has sent it."""
+        if count <= 1:
+            return [self]
+        recorded = {h.get("part"): h for h in (self.resume or {}).get("parts", [])}
+        finished: set[int] = set()
+
+        def for_part(i: int) -> CallContext:
+            async def submitted(handle: dict[str, Any]) -> None:
+                await self.submitted({**handle, "part": i})
+
+            def event(name: str, data: dict[str, Any]) -> None:
+                if name == "remote_done":
+                    finished.add(i)
+                    if len(finished) < count:
+                        return
+                self.event(name, **data)
+
+            return CallContext(
+                on_submitted=submitted,
+                resume=recorded.get(i),
+                on_event=event,
+                deadline=self.deadline,
+                extra=self.extra,
+                files=self.files,
+            )
+
+        return [for_part(i) for i in range(count)]
 
 
 class Provider(ABC):

@@ -367,11 +367,20 @@ class FalEmulator(EmulatorApp):
             job.notify()
             slow = job.scenarios.slow
             duration = self.latency if slow is None else slow
-            for step in range(1, _LOG_STEPS + 1):
-                await asyncio.sleep(duration / _LOG_STEPS if duration > 0 else 0)
-                self._log(job, f"step {step}/{_LOG_STEPS}")
-                job.notify()
-            outcome = await asyncio.to_thread(self._process, job.endpoint, job.args, job, duration)
+            # The model's output is made while the job "runs", so a job lasts ``duration``,
+            # not ``duration`` plus the emulator's own encoding time.
+            work = asyncio.ensure_future(
+                asyncio.to_thread(self._process, job.endpoint, job.args, job, duration)
+            )
+            try:
+                for step in range(1, _LOG_STEPS + 1):
+                    await asyncio.sleep(duration / _LOG_STEPS if duration > 0 else 0)
+                    self._log(job, f"step {step}/{_LOG_STEPS}")
+                    job.notify()
+                outcome = await work
+                await self.server.released()
+            finally:
+                work.cancel()
             self._finish(job, outcome)
         except asyncio.CancelledError:
             if not job.cancel_requested:

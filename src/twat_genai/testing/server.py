@@ -14,7 +14,7 @@ Design:
 - Shared state every app reaches through ``self.server``: ``latency``, ``capacity``, ``files``
   (a :class:`FileStore` serving ``GET <root>/files/{id}/{name}``), ``stats``, ``clock``.
 - Control endpoints: ``GET /_emulator/requests`` (the request log), ``GET /_emulator/stats``,
-  ``POST /_emulator/reset``.
+  ``POST /_emulator/reset``, ``POST /_emulator/hold`` and ``/release`` (job completion).
 - Default apps: modules ``twat_genai.testing.<name>`` for each name in :data:`DEFAULT_APP_MODULES`
   that exist and define ``install(server)``; a later provider only needs such a module.
 
@@ -522,6 +522,8 @@ class EmulatorServer:
         self.apps: dict[str, EmulatorApp] = {}
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self._released = asyncio.Event()
+        self._released.set()
         if apps is None:
             install_default_apps(self)
         else:
@@ -568,8 +570,21 @@ class EmulatorServer:
         """Clear the request log, the stats and every app's jobs."""
         self.requests.clear()
         self.stats.clear()
+        self._released.set()
         for app in self.apps.values():
             app.reset()
+
+    def hold(self, held: bool = True) -> None:
+        """Hold (or release) job completion: held jobs keep running past their latency, so a
+        client submits nothing new and a test can stop it at a known quiet moment."""
+        if held:
+            self._released.clear()
+        else:
+            self._released.set()
+
+    async def released(self) -> None:
+        """Return once job completion is not held (at once, normally)."""
+        await self._released.wait()
 
     # -- lifecycle
 
@@ -788,6 +803,9 @@ class EmulatorServer:
             return json_response(self.stats.snapshot())
         if sub == "/reset" and method == "POST":
             self.reset()
+            return json_response({"ok": True})
+        if sub in {"/hold", "/release"} and method == "POST":
+            self.hold(sub == "/hold")
             return json_response({"ok": True})
         if sub in {"", "/"} and method == "GET":
             return json_response({"root": self.root, "apps": sorted(self.apps), "env": self.env()})

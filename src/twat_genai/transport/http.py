@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -77,6 +78,13 @@ def default_error_info(status: int, body: Any, text: str) -> ErrorInfo:
     return ErrorInfo(text[:300] or f"HTTP {status}")
 
 
+@functools.cache
+def _ssl_context() -> Any:
+    """One TLS context for every client of the process: loading the CA bundle costs ~50 ms
+    per client, and a batch opens several (provider API, key-less downloads)."""
+    return httpx.create_ssl_context()
+
+
 ErrorParser = Callable[[int, Any, str], ErrorInfo]
 RetryMode = Literal["always", "safe", "never"]
 
@@ -125,6 +133,7 @@ class HttpClient:
                 transport=self._transport,
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
                 follow_redirects=True,
+                verify=_ssl_context(),
             )
         return self._client
 

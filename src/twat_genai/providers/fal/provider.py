@@ -179,7 +179,10 @@ class FalProvider(Provider):
         if request.seed is not None:
             args["seed"] = request.seed
         args.update(options)
-        expanded = await self._job(request.model or BY_OPERATION["outpaint"], args, ctx)
+        # With a GenFill pass to follow, the expand job is not the end of the remote work.
+        expanded = await self._job(
+            request.model or BY_OPERATION["outpaint"], args, ctx, last=factor <= 0
+        )
         if factor <= 0 or not expanded.files:
             return expanded
         first = expanded.files[0]
@@ -282,7 +285,11 @@ class FalProvider(Provider):
 
     # -- one job -----------------------------------------------------------------------------
 
-    async def _job(self, endpoint: str, args: dict[str, Any], ctx: CallContext) -> ProviderResponse:
+    async def _job(
+        self, endpoint: str, args: dict[str, Any], ctx: CallContext, *, last: bool = True
+    ) -> ProviderResponse:
+        """Submit (or re-attach to) one queue job and return its response; ``last`` says no
+        other job of this call follows, so its completion frees the caller's slot."""
         if ctx.resume and ctx.resume.get("endpoint") == endpoint:
             job = FalJob.from_handle(ctx.resume)
             ctx.event("resumed", request_id=job.request_id)
@@ -290,7 +297,9 @@ class FalProvider(Provider):
             job = await self.queue.submit(endpoint, args)
             await ctx.submitted(job.handle())
             ctx.event("submitted", request_id=job.request_id)
-        result = await self.queue.follow(job, timeout=self.job_timeout)
+        # The job is done once the status says so: the slot is free before the result fetch.
+        on_done = (lambda: ctx.event("remote_done")) if last else None
+        result = await self.queue.follow(job, timeout=self.job_timeout, on_done=on_done)
         return ProviderResponse(
             provider=self.name,
             model=endpoint,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -190,7 +191,15 @@ class FalQueue:
         job = await self.submit(endpoint, arguments)
         return await self.follow(job)
 
-    async def follow(self, job: FalJob, *, timeout: float | None = None) -> dict[str, Any]:
+    async def follow(
+        self,
+        job: FalJob,
+        *,
+        timeout: float | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for ``job`` and return its result; ``on_done`` runs when fal reports it
+        finished, before the result is fetched."""
         deadline = time.monotonic() + timeout if timeout else None
         try:
             if timeout:
@@ -207,6 +216,8 @@ class FalQueue:
         except asyncio.CancelledError:
             await asyncio.shield(self.cancel(job))
             raise
+        if on_done is not None:
+            on_done()
         return await self.result(job)
 
     # -- storage ---------------------------------------------------------------------------
