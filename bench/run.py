@@ -6,7 +6,8 @@ One command: ``.venv/bin/python bench/run.py``. Every figure and ratio comes fro
     capacity 32, against the ideal ceil(N/C) x L; (b) a plain sequential loop (the previous
     behaviour: FalProvider + jobs.generate, one job at a time) on fewer jobs, extrapolated;
     (c) status requests per job; (d) client CPU per job; (e) peak RSS of 100 vs 1,000 jobs;
-    (f) uploads for 100 ``image`` items sharing one local input.
+    (f) uploads for 100 ``image`` items sharing one local input; (g) a 100-item run killed with
+    SIGKILL and re-run: images and submissions.
 """
 
 from __future__ import annotations
@@ -81,12 +82,16 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         with _DIRECT.open(f"{self.root}/_emulator/stats", timeout=30) as r:
-            data: dict[str, Any] = json.load(r)["providers"]["fal"]
+            data: dict[str, Any] = json.load(r)["providers"].get("fal", {})
         return data
 
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.root}/_emulator/reset", data=b"", method="POST")
+    def control(self, action: str) -> None:
+        """``reset``, ``hold`` or ``release`` (job completion) through the control API."""
+        req = urllib.request.Request(f"{self.root}/_emulator/{action}", data=b"", method="POST")
         _DIRECT.open(req, timeout=30).read()
+
+    def reset(self) -> None:
+        self.control("reset")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -139,8 +144,48 @@ def sequential(emu: Emulator, out: Path, n: int) -> float:
     return asyncio.run(loop())
 
 
+def compile_source() -> None:
+    """Measure the CLI as an installed one runs: with bytecode. ``uv sync`` compiles the
+    dependencies (``compile-bytecode``) and pip compiles everything, but an editable checkout's
+    own source is left to compile on each start when PYTHONDONTWRITEBYTECODE is set."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "src", quiet=1)
+
+
+def killed_and_rerun(emu: Emulator, out: Path, n: int, *, quiet_moment: bool) -> dict[str, int]:
+    """SIGKILL an ``n``-item run once 40% of its jobs were submitted, re-run the same command,
+    count images and submissions. ``quiet_moment``: hold job completion and wait until the
+    journal has every submitted job before the kill; otherwise kill at once, with submits in
+    flight (fal has no idempotency key, so a submit accepted but not yet answered is lost)."""
+    from twat_genai.jobs.journal import Journal
+
+    emu.reset()
+    argv = [CLI, "text", "--prompts", prompts(n), "--concurrency", str(C)]
+    argv += ["--output_dir", str(out), "--quiet"]
+    env = emu.child_env()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    while emu.stats().get("submissions", 0) < n * 2 // 5:
+        time.sleep(0.01)
+    if quiet_moment:
+        emu.control("hold")
+        while True:
+            with Journal.for_output(out) as journal:
+                recorded = sum(len(e.handles) for e in journal.entries())
+            if recorded >= emu.stats()["submissions"]:
+                break
+            time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    emu.control("release")
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    images = sum(1 for p in out.iterdir() if p.suffix in (".png", ".jpg", ".jpeg", ".webp"))
+    return {"images": images, "submissions": int(emu.stats()["submissions"])}
+
+
 def main() -> int:
     started = time.monotonic()
+    compile_source()
     tmp = Path(tempfile.mkdtemp(prefix="twat-genai-bench-"))
     rows: list[tuple[str, str]] = []
     slow = Emulator(LATENCY, C)
@@ -180,6 +225,12 @@ def main() -> int:
         )  # fmt: skip
     finally:
         fast.stop()
+    killable = Emulator(0.25, C)
+    try:
+        quiet = killed_and_rerun(killable, tmp / "kill-quiet", 100, quiet_moment=True)
+        anytime = killed_and_rerun(killable, tmp / "kill-any", 100, quiet_moment=False)
+    finally:
+        killable.stop()
     rss100, rss1000 = r100["maxrss_kb"] / 1024, r1000["maxrss_kb"] / 1024
     rows += [
         ("(e) peak RSS, 100 jobs", f"{rss100:.1f} MiB"),
@@ -187,6 +238,10 @@ def main() -> int:
         ("(e) RSS ratio 1,000 / 100 (target <= 1.3)", f"{rss1000 / rss100:.2f}"),
         ("(f) uploads for 100 image items sharing one input",
          f"{up['stats']['uploads']} ({up['stats']['submissions']} submissions)"),
+        ("(g) 100 items, SIGKILL once jobs are recorded, same command again",
+         f"{quiet['images']} images, {quiet['submissions']} submissions"),
+        ("(g) 100 items, SIGKILL at once (submits in flight), same command again",
+         f"{anytime['images']} images, {anytime['submissions']} submissions"),
     ]  # fmt: skip
     elapsed = time.monotonic() - started
 
@@ -201,6 +256,11 @@ def main() -> int:
         f"- (b) runs {SEQ_N} jobs one at a time in-process and extrapolates the per-job time to "
         f"{N} jobs (running all {N} would take over five minutes).\n"
         "- (d) and (e) are the CLI process's own rusage (a wrapper process per run).\n"
+        "- The project's source is byte-compiled first, as an installed CLI is.\n"
+        f"- (g) uses `--latency 0.25 --capacity {C}` and kills once 40 jobs were submitted. The "
+        "first row holds job completion and waits until the journal has every submitted job; "
+        "the second kills at once: a submission fal accepted whose answer had not arrived "
+        "cannot be re-attached (fal has no idempotency key), so it is submitted again.\n"
         f"- Whole benchmark: {elapsed:.0f} s.\n"
     )
     text = (
