@@ -270,6 +270,7 @@ class HttpClient:
         """
         url = self.url(path)
         attempt = 0
+        flowing = False
         while True:
             try:
                 gate = self.limiter if limited else contextlib.nullcontext()
@@ -277,14 +278,22 @@ class HttpClient:
                     if not response.is_success:
                         await response.aread()
                         raise self.error_for(response)
+                    flowing = True
                     yield response
                     return
             except (httpx.TransportError, ProviderError) as exc:
                 retryable = isinstance(exc, httpx.TransportError) or exc.retryable
                 attempt += 1
-                if not retryable or attempt >= self.retry.attempts:
+                # Once the caller reads the body, a failure is theirs: a context manager
+                # cannot hand out a second response.
+                if flowing or not retryable or attempt >= self.retry.attempts:
                     if isinstance(exc, ProviderError):
                         raise
+                    if isinstance(exc, httpx.TimeoutException):
+                        raise ProviderTimeoutError(
+                            f"{method} {_short(url)} timed out ({type(exc).__name__})",
+                            provider=self.provider,
+                        ) from exc
                     raise ProviderConnectionError(
                         f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
                         provider=self.provider,

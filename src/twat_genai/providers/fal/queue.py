@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from twat_genai.core.errors import CancelledJobError, ModelError, ProviderError
+from twat_genai.core.errors import (
+    CancelledJobError,
+    ModelError,
+    ProviderError,
+    ProviderTimeoutError,
+)
+from twat_genai.transport._httpx import httpx
 from twat_genai.transport.http import HttpClient
 
 log = logging.getLogger("twat_genai.fal")
@@ -85,10 +91,14 @@ class FalQueue:
         use_stream: bool = True,
         poll_initial: float = 0.25,
         poll_max: float = 4.0,
+        stream_idle: float = 30.0,
     ) -> None:
         self.http = http
         self.urls = urls
         self.use_stream = use_stream
+        # [uncertain] fal's heartbeat interval on the status stream is not documented (the
+        # emulator sends one every 10 s); 30 s of silence is taken as a dead connection.
+        self.stream_idle = stream_idle
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self._token: tuple[str, float] | None = None
@@ -125,8 +135,15 @@ class FalQueue:
         stats = WaitStats()
         started = time.monotonic()
         final: dict[str, Any] | None = None
-        if self.use_stream:
-            final = await self._wait_stream(job, stats)
+        while final is None and self.use_stream:
+            final, idle = await self._wait_stream(job, stats)
+            if final is not None or not idle:
+                break
+            # A silent stream may be a dead connection: ask once, then listen again.
+            status = await self.status(job)
+            stats.status_requests += 1
+            if status.get("status") == "COMPLETED":
+                final = status
         delay = self.poll_initial
         while final is None:
             status = await self.status(job)
@@ -148,15 +165,22 @@ class FalQueue:
             )
         return stats
 
-    async def _wait_stream(self, job: FalJob, stats: WaitStats) -> dict[str, Any] | None:
-        """Follow ``status/stream`` (server-sent events); None if the server does not offer it."""
+    async def _wait_stream(
+        self, job: FalJob, stats: WaitStats
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Follow ``status/stream`` (server-sent events) to the COMPLETED event.
+
+        Returns (final event, False); (None, True) when the stream stayed silent for
+        ``stream_idle`` seconds; (None, False) when it failed or is not offered (then poll).
+        """
         stats.status_requests += 1
+        timeout = httpx.Timeout(10.0, read=self.stream_idle)
         try:
             async with self.http.stream(
-                "GET", f"{job.status_url}/stream", limited=False, timeout=None
+                "GET", f"{job.status_url}/stream", limited=False, timeout=timeout
             ) as response:
                 if "text/event-stream" not in response.headers.get("content-type", ""):
-                    return None
+                    return None, False
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -165,12 +189,14 @@ class FalQueue:
                     except ValueError:
                         continue
                     if isinstance(event, dict) and event.get("status") == "COMPLETED":
-                        return event
+                        return event, False
+        except ProviderTimeoutError:
+            return None, True
         except ProviderError as exc:
             if exc.status_code in (404, 405, 501):
                 self.use_stream = False  # this server has no stream; poll from now on
             log.debug("status stream unavailable for %s: %s", job.request_id, exc)
-        return None
+        return None, False
 
     async def result(self, job: FalJob) -> dict[str, Any]:
         response = await self.http.request("GET", job.response_url)
