@@ -5,42 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from twat_genai.core.config import ImageInput, ImageResult
 from twat_genai.core.errors import UsageError
+from twat_genai.core.sync import run_sync
 from twat_genai.engines.fal.config import ModelTypes
 from twat_genai.jobs.journal import Journal, item_key
 from twat_genai.jobs.runner import Item, Outcome, Summary, run_batch
 
-T = TypeVar("T")
-
 DEFAULT_OUTPUT_DIR = "generated_images"
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from sync code, even when this thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 def prompt_list(
@@ -175,7 +151,7 @@ class TwatGenAiCLI:
     ) -> list[ImageResult]:
         required = model.operation in ("text", "image", "canny", "depth")
         items = prompt_list(prompts, limit=self.expand_limit, required=required)
-        return self._results(run_sync(self._abatch(model, items, **kw)))
+        return self._results(run_sync(lambda: self._abatch(model, items, **kw)))
 
     def _results(self, summary: Summary) -> list[ImageResult]:
         self.last_summary = summary

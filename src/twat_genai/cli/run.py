@@ -153,9 +153,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
-    from twat_genai.cli.api import prompt_list, run_sync
+    from twat_genai.cli.api import prompt_list
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS, run_provider_command
     from twat_genai.cli.sandbox import sandbox_env
+    from twat_genai.core.sync import run_sync
     from twat_genai.jobs.progress import progress_hook
     from twat_genai.jobs.runner import Summary
 
@@ -165,7 +166,9 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     summary = Summary()
     with sandbox_env() if args.sandbox else nullcontext():
         try:
-            run_sync(run_provider_command(args, expanded, printer, on_event=bar, summary=summary))
+            run_sync(
+                lambda: run_provider_command(args, expanded, printer, on_event=bar, summary=summary)
+            )
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()

@@ -18,10 +18,10 @@ import binascii
 import hashlib
 import math
 import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twat_genai.core.config import ImageInput, ImageSizeWH
 from twat_genai.core.errors import ModelError, UsageError
@@ -37,6 +37,7 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.facade import ProviderFacade, sync_twin
 from twat_genai.providers.inputs import read_input
 from twat_genai.transport._httpx import httpx
 from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
@@ -604,20 +605,6 @@ class ChutesProvider(Provider):
 
 # --------------------------------------------------------------------------- public facade
 
-T = TypeVar("T")
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from sync code, even when this thread runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="twat-genai-sync") as pool:
-        return pool.submit(asyncio.run, coro).result()
-
 
 def _image(value: Any) -> ImageInput:
     try:
@@ -626,7 +613,7 @@ def _image(value: Any) -> ImageInput:
         raise UsageError(f"chutes: bad input image: {exc}") from None
 
 
-class ChutesClient:
+class ChutesClient(ProviderFacade):
     """Chutes image, edit, background removal and video: each call saves files + sidecars.
 
     The key comes from ``api_key``, ``CHUTES_API_KEY``/``CHUTES_API_TOKEN`` or ``./.env``; a
@@ -675,12 +662,11 @@ class ChutesClient:
 
     def run(self, request: Request) -> ProviderResponse:
         """Sync :meth:`arun`."""
+        return self._run_sync(lambda client: client.arun(request))
 
-        async def once() -> ProviderResponse:
-            async with ChutesClient(output_dir=self.output_dir, **self._settings) as client:
-                return await client.arun(request)
-
-        return run_sync(once())
+    def _sync_client(self) -> ChutesClient:
+        # A fresh client (and connection pool) per sync call, closed after it.
+        return ChutesClient(output_dir=self.output_dir, **self._settings)
 
     # -- requests
 
@@ -850,100 +836,10 @@ class ChutesClient:
 
     # -- sync twins
 
-    def generate_image(
-        self,
-        prompt: str,
-        *,
-        model: str = DEFAULT_IMAGE_MODEL,
-        width: int = 1024,
-        height: int = 1024,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        steps: int | None = None,
-        negative_prompt: str | None = None,
-    ) -> ProviderResponse:
-        """Sync :meth:`agenerate_image`."""
-        return self.run(
-            self.image_request(
-                prompt,
-                model=model,
-                width=width,
-                height=height,
-                seed=seed,
-                guidance_scale=guidance_scale,
-                steps=steps,
-                negative_prompt=negative_prompt,
-            )
-        )
-
-    def edit_image(
-        self,
-        prompt: str,
-        image: Any,
-        *,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        image_guidance_scale: float | None = None,
-        steps: int | None = None,
-        negative_prompt: str | None = None,
-    ) -> ProviderResponse:
-        """Sync :meth:`aedit_image`."""
-        return self.run(
-            self.edit_request(
-                prompt,
-                image,
-                seed=seed,
-                guidance_scale=guidance_scale,
-                image_guidance_scale=image_guidance_scale,
-                steps=steps,
-                negative_prompt=negative_prompt,
-            )
-        )
-
-    def remove_background(self, image: Any) -> ProviderResponse:
-        """Sync :meth:`aremove_background`."""
-        return self.run(BackgroundRemovalRequest(image=_image(image)))
-
-    def generate_video(
-        self,
-        prompt: str,
-        *,
-        first_frame: Any = None,
-        last_frame: Any = None,
-        resolution: str | None = "540P",
-        fps: int | None = None,
-        num_frames: int | None = None,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        steps: int | None = None,
-        negative_prompt: str | None = None,
-    ) -> ProviderResponse:
-        """Sync :meth:`agenerate_video`."""
-        return self.run(
-            self.video_request(
-                prompt,
-                first_frame=first_frame,
-                last_frame=last_frame,
-                resolution=resolution,
-                fps=fps,
-                num_frames=num_frames,
-                seed=seed,
-                guidance_scale=guidance_scale,
-                steps=steps,
-                negative_prompt=negative_prompt,
-            )
-        )
-
-    # -- lifecycle
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
-
-    async def __aenter__(self) -> ChutesClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    generate_image = sync_twin(agenerate_image)
+    edit_image = sync_twin(aedit_image)
+    remove_background = sync_twin(aremove_background)
+    generate_video = sync_twin(agenerate_video)
 
 
 __all__ = [
@@ -954,5 +850,4 @@ __all__ = [
     "chutes_error_info",
     "nearest_hidream_resolution",
     "operation_for",
-    "run_sync",
 ]

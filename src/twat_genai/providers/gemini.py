@@ -13,9 +13,9 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from twat_genai.core.config import ImageInput
 from twat_genai.core.errors import (
@@ -34,8 +34,8 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.facade import ProviderFacade, sync_twin
 from twat_genai.providers.inputs import read_input
-from twat_genai.providers.openai_images import run_sync
 from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
 
 __all__ = [
@@ -371,10 +371,8 @@ def _no_image(body: dict[str, Any], model: str, request_id: str, text: list[str]
 
 # --------------------------------------------------------------------------- facade
 
-T = TypeVar("T")
 
-
-class GeminiImageClient:
+class GeminiImageClient(ProviderFacade):
     """Transform and generate images with Gemini; every image is saved with its sidecar by the
     shared core. ``a*`` methods for async code (or ``async with``), plain ones for sync code.
 
@@ -473,76 +471,7 @@ class GeminiImageClient:
         job = {"original_prompt": prompt, "client": "GeminiImageClient"}
         return await generate(self.provider, request, writer, job=job)
 
-    def transform(
-        self,
-        subject: Any,
-        reference: Any,
-        prompt: str,
-        *,
-        model: str = "nano",
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-    ) -> ProviderResponse:
-        """Sync :meth:`atransform`."""
-        return run_sync(
-            lambda: self._sync(
-                self.atransform(
-                    subject,
-                    reference,
-                    prompt,
-                    model=model,
-                    aspect_ratio=aspect_ratio,
-                    image_size=image_size,
-                    filename_prefix=filename_prefix,
-                    filename_suffix=filename_suffix,
-                )
-            )
-        )
+    # -- sync twins (same parameters; each runs on its own event loop)
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        images: Sequence[Any] = (),
-        model: str = "nano",
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-    ) -> ProviderResponse:
-        """Sync :meth:`agenerate`."""
-        return run_sync(
-            lambda: self._sync(
-                self.agenerate(
-                    prompt,
-                    images=images,
-                    model=model,
-                    aspect_ratio=aspect_ratio,
-                    image_size=image_size,
-                    width=width,
-                    height=height,
-                    filename_prefix=filename_prefix,
-                    filename_suffix=filename_suffix,
-                )
-            )
-        )
-
-    async def _sync(self, call: Awaitable[T]) -> T:
-        # Each sync call runs on its own event loop; the HTTP pool must not outlive it.
-        try:
-            return await call
-        finally:
-            await self.provider.aclose()
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
-
-    async def __aenter__(self) -> GeminiImageClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    transform = sync_twin(atransform)
+    generate = sync_twin(agenerate)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import concurrent.futures
-import contextvars
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from twat_genai.core.config import ImageInput, ImageSizeWH
 from twat_genai.core.errors import ModelError, UsageError
@@ -30,6 +28,7 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.facade import ProviderFacade, sync_twin
 from twat_genai.providers.inputs import read_input
 from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
 
@@ -346,26 +345,8 @@ def _files(body: dict[str, Any]) -> list[MediaFile]:
 
 # --------------------------------------------------------------------------- facade
 
-T = TypeVar("T")
 
-
-def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine from sync code: ``asyncio.run`` here, or in a worker thread when this
-    thread already runs an event loop (Jupyter, async frameworks)."""
-
-    async def main() -> T:
-        return await factory()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    context = contextvars.copy_context()
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="twat-genai-sync") as pool:
-        return pool.submit(context.run, asyncio.run, main()).result()
-
-
-class OpenAIImageClient:
+class OpenAIImageClient(ProviderFacade):
     """Generate and edit images with an OpenAI-compatible endpoint; every image is saved with
     its JSON sidecar by the shared core. Use the ``a*`` methods from async code (or
     ``async with``), the plain ones from sync code.
@@ -392,6 +373,7 @@ class OpenAIImageClient:
 
     async def agenerate(
         self,
+        /,
         prompt: str,
         *,
         model: str = "gpt",
@@ -410,6 +392,7 @@ class OpenAIImageClient:
 
     async def aedit(
         self,
+        /,
         prompt: str,
         images: Sequence[Any],
         *,
@@ -450,81 +433,10 @@ class OpenAIImageClient:
         job = {"original_prompt": getattr(request, "prompt", None), "client": "OpenAIImageClient"}
         return await generate(self.provider, request, writer, job=job)
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = "gpt",
-        width: int | None = None,
-        height: int | None = None,
-        n: int = 1,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-        **options: Any,
-    ) -> ProviderResponse:
-        """Sync :meth:`agenerate`."""
-        return run_sync(
-            lambda: self._sync(
-                self.agenerate(
-                    prompt,
-                    model=model,
-                    width=width,
-                    height=height,
-                    n=n,
-                    filename_prefix=filename_prefix,
-                    filename_suffix=filename_suffix,
-                    **options,
-                )
-            )
-        )
+    # -- sync twins (same parameters; each runs on its own event loop)
 
-    def edit(
-        self,
-        prompt: str,
-        images: Sequence[Any],
-        *,
-        mask: Any = None,
-        model: str = "gpt",
-        width: int | None = None,
-        height: int | None = None,
-        n: int = 1,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-        **options: Any,
-    ) -> ProviderResponse:
-        """Sync :meth:`aedit`."""
-        return run_sync(
-            lambda: self._sync(
-                self.aedit(
-                    prompt,
-                    images,
-                    mask=mask,
-                    model=model,
-                    width=width,
-                    height=height,
-                    n=n,
-                    filename_prefix=filename_prefix,
-                    filename_suffix=filename_suffix,
-                    **options,
-                )
-            )
-        )
-
-    async def _sync(self, call: Awaitable[T]) -> T:
-        # Each sync call runs on its own event loop; the HTTP pool must not outlive it.
-        try:
-            return await call
-        finally:
-            await self.provider.aclose()
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
-
-    async def __aenter__(self) -> OpenAIImageClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    generate = sync_twin(agenerate)
+    edit = sync_twin(aedit)
 
 
 def _size(width: int | None, height: int | None) -> ImageSizeWH | None:

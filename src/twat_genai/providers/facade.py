@@ -1,0 +1,67 @@
+"""What the provider facades (``ChutesClient``, ``OpenAIImageClient``, ``GeminiImageClient``)
+share: closing, ``async with``, and the sync twins of their async methods."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+from twat_genai.core.sync import run_sync
+
+if TYPE_CHECKING:
+    from twat_genai.providers.base import Provider
+
+__all__ = ["ProviderFacade", "sync_twin"]
+
+F = TypeVar("F", bound="ProviderFacade")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ProviderFacade:
+    """Base of the facades: ``aclose``/``async with`` close :attr:`provider`; sync calls run
+    on their own event loop via :meth:`_run_sync`."""
+
+    provider: Provider
+
+    def _sync_client(self: F) -> F:
+        """The client one sync call runs on and closes afterwards: this one by default."""
+        return self
+
+    def _run_sync(self: F, call: Callable[[F], Awaitable[T]]) -> T:
+        """``call(client)`` on a fresh event loop (:func:`run_sync`), then close the client:
+        an HTTP pool belongs to the loop it was opened on and must not outlive it."""
+
+        async def once() -> T:
+            client = self._sync_client()
+            try:
+                return await call(client)
+            finally:
+                await client.aclose()
+
+        return run_sync(once)
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+    async def __aenter__(self: F) -> F:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def sync_twin(method: Callable[Concatenate[F, P], Awaitable[T]]) -> Callable[Concatenate[F, P], T]:
+    """The sync twin ``name`` of the async facade method ``aname``: the same parameters (for
+    type checkers and :func:`inspect.signature`), run through :meth:`ProviderFacade._run_sync`."""
+    name = method.__name__.removeprefix("a")
+
+    @functools.wraps(method)
+    def twin(self: F, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run_sync(lambda client: method(client, *args, **kwargs))
+
+    twin.__name__ = name
+    twin.__qualname__ = f"{method.__qualname__.rpartition('.')[0]}.{name}".lstrip(".")
+    twin.__doc__ = f"Sync :meth:`{method.__name__}`."
+    return twin
