@@ -405,6 +405,11 @@ class StreamingFile:
         """:meth:`write` in a worker thread."""
         return await asyncio.to_thread(self.write, chunk)
 
+    @property
+    def head(self) -> bytes:
+        """The first bytes written (enough to tell the type and, usually, the dimensions)."""
+        return bytes(self._head)
+
     def commit(
         self,
         *,
@@ -413,8 +418,11 @@ class StreamingFile:
         role: str = "",
         index: int | None = None,
         content_type: str | None = None,
+        path: Path | None = None,
     ) -> tuple[Path, Path]:
-        """Give the download its final name and write its sidecar; (media, sidecar) paths."""
+        """Give the download its final name and write its sidecar; (media, sidecar) paths.
+
+        ``path`` (from :meth:`OutputWriter.plan`) is used as the final name when given."""
         if self._fh is None:
             raise ValueError("stream is already committed or aborted")
         writer = self._writer
@@ -437,8 +445,12 @@ class StreamingFile:
                         data, embedded = stamped, True
                         size, digest = len(data), hashlib.sha256(data).hexdigest()
                 dims = _dims(data, mime)
-            name = writer.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
-            media = self.temp_path.parent / name
+            if path is not None:
+                media, name = path, path.name
+            else:
+                ext = extension_for(mime)
+                name = writer.name_for(ident=ident, ext=ext, role=role, index=index)
+                media = self.temp_path.parent / name
             self.temp_path.replace(media)
         except BaseException:
             self.abort()
@@ -464,6 +476,7 @@ class StreamingFile:
         role: str = "",
         index: int | None = None,
         content_type: str | None = None,
+        path: Path | None = None,
     ) -> tuple[Path, Path]:
         """:meth:`commit` in a worker thread."""
         return await asyncio.to_thread(
@@ -473,6 +486,7 @@ class StreamingFile:
             role=role,
             index=index,
             content_type=content_type,
+            path=path,
         )
 
     def abort(self) -> None:

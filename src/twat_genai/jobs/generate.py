@@ -6,7 +6,9 @@ file with its sidecar, and turn "nothing came back" into a typed error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ from twat_genai.core.models import (
 from twat_genai.core.records import shorten
 from twat_genai.core.writer import OutputWriter
 from twat_genai.providers.base import CallContext, Provider, request_kind
+
+#: Largest output file we download (video included).
+MAX_DOWNLOAD_BYTES = 4 * 1024**3
 
 #: Request fields a provider may not support, and the value that means "not set".
 _OPTIONAL_FIELDS: dict[str, Any] = {
@@ -194,32 +199,20 @@ async def generate(
             index += 1
             saved += 1
             continue
-        data = file.data
-        if data is None:
-            if not file.url:
-                continue
-            data = await _download(provider, file.url)
-        if file.width is None and file.kind == "image":
-            file.width, file.height = _size_of(data)
-        metadata = build_metadata(
-            request, response, file, warnings=warnings, job=job, created=created
-        )
-        target = earlier or writer.plan(
-            data,
+        if file.data is None and not file.url:
+            continue
+        path, meta = await _save(
+            provider,
+            writer,
+            ctx,
+            file,
+            key=file_key,
+            earlier=earlier,
             ident=response.request_id,
-            role=file.role,
             index=index if index else None,
-            content_type=file.content_type,
-        )
-        ctx.event("saving", file=file_key, path=str(target))
-        path, meta = await writer.write_async(
-            data,
-            ident=response.request_id,
-            metadata=metadata,
-            role=file.role,
-            index=index if index else None,
-            content_type=file.content_type,
-            path=target,
+            metadata=functools.partial(
+                build_metadata, request, response, file, warnings=warnings, job=job, created=created
+            ),
         )
         index += 1
         file.data = None
@@ -243,14 +236,63 @@ async def generate(
     return response
 
 
-async def _download(provider: Provider, url: str) -> bytes:
-    if url.startswith("data:"):
-        import base64
+async def _save(
+    provider: Provider,
+    writer: OutputWriter,
+    ctx: CallContext,
+    file: MediaFile,
+    *,
+    key: str,
+    earlier: Path | None,
+    ident: str,
+    index: int | None,
+    metadata: Callable[[], dict[str, Any]],
+) -> tuple[Path, Path]:
+    """Write one output file and its sidecar under ``earlier`` or a new name, recorded (the
+    ``saving`` event) before the file appears. A URL streams to a temporary file on disk, so
+    memory stays flat whatever the file size; bytes and ``data:`` URLs are written as they are."""
 
-        header, _, payload = url.partition(",")
-        return base64.b64decode(payload) if ";base64" in header else payload.encode()
-    data, _ = await provider.fetcher.fetch_bytes(url)
-    return data
+    def target(head: bytes) -> Path:
+        path = earlier or writer.plan(
+            head, ident=ident, role=file.role, index=index, content_type=file.content_type
+        )
+        ctx.event("saving", file=key, path=str(path))
+        return path
+
+    if file.data is None and file.url and not file.url.startswith("data:"):
+        with writer.write_stream() as stream:
+            await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
+            if file.width is None and file.kind == "image":
+                file.width, file.height = _size_of(stream.head)
+            path = target(stream.head)
+            return await stream.commit_async(
+                ident=ident,
+                metadata=metadata(),
+                role=file.role,
+                index=index,
+                content_type=file.content_type,
+                path=path,
+            )
+    data = file.data if file.data is not None else _decode_data_url(file.url or "")
+    if file.width is None and file.kind == "image":
+        file.width, file.height = _size_of(data)
+    path = target(data)
+    return await writer.write_async(
+        data,
+        ident=ident,
+        metadata=metadata(),
+        role=file.role,
+        index=index,
+        content_type=file.content_type,
+        path=path,
+    )
+
+
+def _decode_data_url(url: str) -> bytes:
+    import base64
+
+    header, _, payload = url.partition(",")
+    return base64.b64decode(payload) if ";base64" in header else payload.encode()
 
 
 def _size_of(data: bytes) -> tuple[int | None, int | None]:

@@ -302,19 +302,27 @@ class HttpClient:
 
     async def fetch_bytes(self, url: str, *, max_bytes: int = MAX_BODY_BYTES) -> tuple[bytes, str]:
         """GET a file into memory with a size cap; returns (bytes, content type)."""
+        chunks: list[bytes] = []
+        content_type = await self.fetch_to(url, chunks.append, max_bytes=max_bytes)
+        return b"".join(chunks), content_type
+
+    async def fetch_to(
+        self, url: str, sink: Callable[[bytes], object], *, max_bytes: int = MAX_BODY_BYTES
+    ) -> str:
+        """GET a file chunk by chunk into ``sink`` with a size cap; returns the content type.
+        Any failure is a :class:`DownloadError`."""
         try:
             async with self.stream("GET", url) as response:
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > max_bytes:
                     raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
-                chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
                         raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks), response.headers.get("content-type", "")
+                    sink(chunk)
+                return str(response.headers.get("content-type", ""))
         except DownloadError:
             raise
         except ProviderError as exc:
