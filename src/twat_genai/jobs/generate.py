@@ -250,42 +250,27 @@ async def _save(
 ) -> tuple[Path, Path]:
     """Write one output file and its sidecar under ``earlier`` or a new name, recorded (the
     ``saving`` event) before the file appears. A URL streams to a temporary file on disk, so
-    memory stays flat whatever the file size; bytes and ``data:`` URLs are written as they are."""
+    memory stays flat whatever the file size."""
 
-    def target(head: bytes) -> Path:
+    with writer.write_stream() as stream:
+        if file.data is None and file.url and not file.url.startswith("data:"):
+            await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
+        else:
+            stream.write(file.data if file.data is not None else _decode_data_url(file.url or ""))
+        if file.width is None and file.kind == "image":
+            file.width, file.height = _size_of(stream.head)
         path = earlier or writer.plan(
-            head, ident=ident, role=file.role, index=index, content_type=file.content_type
+            stream.head, ident=ident, role=file.role, index=index, content_type=file.content_type
         )
         ctx.event("saving", file=key, path=str(path))
-        return path
-
-    if file.data is None and file.url and not file.url.startswith("data:"):
-        with writer.write_stream() as stream:
-            await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
-            if file.width is None and file.kind == "image":
-                file.width, file.height = _size_of(stream.head)
-            path = target(stream.head)
-            return await stream.commit_async(
-                ident=ident,
-                metadata=metadata(),
-                role=file.role,
-                index=index,
-                content_type=file.content_type,
-                path=path,
-            )
-    data = file.data if file.data is not None else _decode_data_url(file.url or "")
-    if file.width is None and file.kind == "image":
-        file.width, file.height = _size_of(data)
-    path = target(data)
-    return await writer.write_async(
-        data,
-        ident=ident,
-        metadata=metadata(),
-        role=file.role,
-        index=index,
-        content_type=file.content_type,
-        path=path,
-    )
+        return await stream.commit_async(
+            ident=ident,
+            metadata=metadata(),
+            role=file.role,
+            index=index,
+            content_type=file.content_type,
+            path=path,
+        )
 
 
 def _decode_data_url(url: str) -> bytes:
