@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,27 @@ def test_a_version_1_journal_gains_the_files_column(tmp_path: Path) -> None:
         journal.saving("k", "a#0", tmp_path / "a.png")
         assert journal.get("k").files == {"a#0": str(tmp_path / "a.png")}  # type: ignore[union-attr]
         assert journal.version == len(MIGRATIONS) == 2
+
+
+def test_processes_opening_a_new_journal_at_once_all_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / JOURNAL_NAME
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_open_and_write, args=(str(path), f"k{i}", go)) for i in range(6)]
+    for p in procs:
+        p.start()
+    go.set()  # all open the missing journal together
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 6
+    with Journal(path) as journal:
+        assert sorted(e.key for e in journal.entries()) == [f"k{i}" for i in range(6)]
+        assert journal.version == len(MIGRATIONS)
+
+
+def _open_and_write(path: str, key: str, go: Any) -> None:
+    go.wait(60)
+    with Journal(path) as journal:
+        journal.start(key, key)

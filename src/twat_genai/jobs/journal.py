@@ -120,9 +120,9 @@ class Journal:
                 return None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=5000")  # first: the others may need to wait
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
             _migrate(db)
             self._db = db
         return self._db
@@ -248,19 +248,20 @@ class Journal:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Bring the schema up to date, one transaction per migration."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, (_name, migrate) in enumerate(MIGRATIONS, start=1):
-        if number <= version:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            migrate(db)
-            db.execute(f"PRAGMA user_version={number}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    """Bring the schema up to date in one write transaction: the version is read inside it, so
+    two processes opening a new journal at once (a run and a reader) cannot both migrate."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for number, (_name, migrate) in enumerate(MIGRATIONS, start=1):
+            if number > version:
+                migrate(db)
+        if version < len(MIGRATIONS):
+            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
