@@ -19,7 +19,7 @@ import pytest
 
 from twat_genai.core.errors import BlockedError, ModelError, UsageError
 from twat_genai.jobs.journal import JOURNAL_NAME, Journal
-from twat_genai.jobs.runner import Item, run_batch
+from twat_genai.jobs.runner import Item, Summary, run_batch
 from twat_genai.providers.base import CallContext
 from twat_genai.testing import EmulatorServer, running_emulator
 
@@ -106,6 +106,25 @@ def test_journal_skips_ok_and_resumes_submitted(tmp_path: Path) -> None:
         assert [o.result for o in skipped] == [[str(saved)]]
         assert all(o.status == "ok" for o in summary.outcomes)
         assert journal.get("k3").handles == [{"endpoint": "e", "request_id": "new-three"}]  # type: ignore[union-attr]
+
+
+def test_summary_without_results_keeps_statuses_only() -> None:
+    seen: list[Any] = []
+
+    async def work() -> str:
+        return "a result"
+
+    summary = Summary(keep_results=False)
+    asyncio.run(
+        run_batch(
+            [Item(str(i), work) for i in range(3)],
+            on_outcome=lambda o: seen.append(o.result),
+            summary=summary,
+        )
+    )
+    assert seen == ["a result"] * 3  # the caller saw each result as it came
+    assert [o.result for o in summary.outcomes] == [None] * 3
+    assert summary.counts["ok"] == 3 and summary.exit_code == 0
 
 
 def test_split_contexts_resume_their_own_part_and_signal_done_once() -> None:

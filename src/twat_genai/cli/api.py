@@ -51,12 +51,14 @@ class TwatGenAiCLI:
         on_outcome: Callable[[Outcome], None] | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
+        keep_results: bool = True,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.verbose = verbose
         self.concurrency = concurrency
         self.expand_limit = expand_limit
         self.on_outcome = on_outcome
+        self.keep_results = keep_results
         self._api_key = api_key
         self._base_url = base_url
         self.last_summary: Summary | None = None
@@ -291,7 +293,8 @@ class TwatGenAiCLI:
                     )
                 )
             concurrency = self.concurrency or engine.provider.default_concurrency
-            self.last_summary = Summary()  # filled as items finish: kept if interrupted
+            # Filled as items finish: kept if interrupted.
+            self.last_summary = Summary(keep_results=self.keep_results)
             with Journal.for_output(out_dir) as journal:
                 if fresh:
                     journal.reset()

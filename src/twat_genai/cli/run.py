@@ -120,6 +120,7 @@ def _generate(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         expand_limit=args.expand_limit,
         on_outcome=printer,
+        keep_results=False,  # each result is printed as it comes
     )
     method = getattr(cli, args.command)
     accepted = inspect.signature(method).parameters
@@ -163,7 +164,7 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     command = PROVIDER_COMMANDS[args.command]
     expanded = prompt_list(prompts, limit=args.expand_limit, required=command.needs_prompt)
     bar = progress_hook(json=args.json, quiet=args.quiet)
-    summary = Summary()
+    summary = Summary(keep_results=False)
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             run_sync(

@@ -63,6 +63,9 @@ class Outcome:
 @dataclass
 class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
+    #: False drops each result once ``on_outcome`` has seen it: a CLI printing results as
+    #: they come keeps only statuses, so memory does not grow with the number of items.
+    keep_results: bool = True
 
     @property
     def counts(self) -> Counter[str]:
@@ -144,6 +147,8 @@ async def run_batch(
         summary.outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+        if not summary.keep_results:
+            outcome.result = None
         c = summary.counts
         emit(
             "item_finished",
