@@ -253,34 +253,18 @@ class OutputWriter:
 
         The type comes from the bytes; ``content_type`` is only a fallback when sniffing fails.
         ``path`` (from :meth:`plan`) writes under that exact name, replacing what is there.
+        Bytes in memory take the same path as a download (:meth:`write_stream`).
         """
-        mime = _real_type(data, content_type)
-        credentials = False
-        embedded = False
-        if mime.startswith("image/"):
-            credentials = has_content_credentials(data)
-            if self.embed and not credentials:
-                stamped = embed_parameters(data, embedded_subset(metadata))
-                embedded = stamped != data
-                data = stamped
-        directory = self.target_dir()
-        if path is not None:
-            media, name = path, path.name
-        else:
-            name = self.name_for(ident=ident, ext=extension_for(mime), role=role, index=index)
-            media = directory / name
-        _atomic_write_bytes(media, data, fsync=self.fsync)
-        info = _file_info(
-            name,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            mime=mime,
-            declared=content_type,
-            dims=_dims(data, mime),
-            embedded=embedded,
-            credentials=credentials,
-        )
-        return media, self._write_sidecar(media, metadata, info)
+        with self.write_stream() as stream:
+            stream.write(data)
+            return stream.commit(
+                ident=ident,
+                metadata=metadata,
+                role=role,
+                index=index,
+                content_type=content_type,
+                path=path,
+            )
 
     async def write_async(
         self,
@@ -427,6 +411,9 @@ class StreamingFile:
             raise ValueError("stream is already committed or aborted")
         writer = self._writer
         try:
+            if writer.fsync:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
             head = bytes(self._head)
@@ -441,7 +428,7 @@ class StreamingFile:
                 if small and writer.embed and not credentials:
                     stamped = embed_parameters(data, embedded_subset(metadata))
                     if stamped != data:
-                        self.temp_path.write_bytes(stamped)
+                        _atomic_write_bytes(self.temp_path, stamped, fsync=writer.fsync)
                         data, embedded = stamped, True
                         size, digest = len(data), hashlib.sha256(data).hexdigest()
                 dims = _dims(data, mime)
