@@ -333,9 +333,7 @@ class ChutesEmulator(EmulatorApp):
     name = "chutes"
 
     def __init__(self, *, latency: float | None = None) -> None:
-        super().__init__()
-        self.latency_override = latency
-        self._once: set[tuple[str, str, str]] = set()
+        super().__init__(latency=latency)
         self.cords: dict[str, dict[str, Handler]] = {
             "image": {"/generate": self._image},
             "chutes-hidream": {"/generate": self._hidream},
@@ -351,14 +349,6 @@ class ChutesEmulator(EmulatorApp):
     def env(self, root: str) -> dict[str, str]:
         """Point the project's Chutes provider at this app (with a dummy, well-formed key)."""
         return {"TWAT_GENAI_CHUTES_BASE_URL": f"{root}{self.prefix}", "CHUTES_API_KEY": DUMMY_KEY}
-
-    def reset(self) -> None:
-        """Forget which prompts already had their cold start or rate limit."""
-        self._once.clear()
-
-    @property
-    def latency(self) -> float:
-        return self.server.latency if self.latency_override is None else self.latency_override
 
     def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
         return json_response({"detail": "No matching chute found!"}, 404)
@@ -396,10 +386,10 @@ class ChutesEmulator(EmulatorApp):
 
     def _scenario(self, slug: str, args: dict[str, Any], sc: Scenarios) -> EmulatorResponse | None:
         prompt = str(args.get("prompt"))
-        if "coldstart" in sc.unknown and self._first("coldstart", slug, prompt):
+        if "coldstart" in sc.unknown and self.first_time("coldstart", slug, prompt):
             self.count("cold_starts")
             return _error(503, slug)
-        if sc.ratelimit and self._first("ratelimit", slug, prompt):
+        if sc.ratelimit and self.first_time("ratelimit", slug, prompt):
             return _error(429, slug)
         if sc.error:
             return _error(sc.error, slug)
@@ -410,13 +400,6 @@ class ChutesEmulator(EmulatorApp):
                 400,
             )
         return None
-
-    def _first(self, what: str, slug: str, prompt: str) -> bool:
-        key = (what, slug, prompt)
-        if key in self._once:
-            return False
-        self._once.add(key)
-        return True
 
     async def _work(self, args: dict[str, Any]) -> None:
         """Simulated processing time: ``[emulate:slow=S]`` or the latency."""

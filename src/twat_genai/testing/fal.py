@@ -204,15 +204,13 @@ class FalEmulator(EmulatorApp):
     name = "fal"
 
     def __init__(self, *, capacity: int | None = None, latency: float | None = None) -> None:
-        super().__init__()
+        super().__init__(latency=latency)
         self.capacity_override = capacity
-        self.latency_override = latency
         self.jobs: dict[str, FalJob] = {}
         self._lanes: dict[str, _Lane] = {}
         self._tickets = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens: set[str] = set()
-        self._ratelimited: set[str] = set()
         self._multipart: dict[str, dict[str, Any]] = {}
         self._blobs: dict[str, tuple[str, str]] = {}  # fallback-storage PUT targets
 
@@ -231,7 +229,7 @@ class FalEmulator(EmulatorApp):
             task.cancel()
         self.jobs.clear()
         self._lanes.clear()
-        self._ratelimited.clear()
+        super().reset()
         self._multipart.clear()
 
     async def aclose(self) -> None:
@@ -241,11 +239,6 @@ class FalEmulator(EmulatorApp):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    @property
-    def latency(self) -> float:
-        """Seconds each job spends IN_PROGRESS (app override, else the server's)."""
-        return self.server.latency if self.latency_override is None else self.latency_override
 
     @property
     def capacity(self) -> int:
@@ -299,12 +292,9 @@ class FalEmulator(EmulatorApp):
         if isinstance(args, EmulatorResponse):
             return args
         sc = scenarios_in(args)
-        if sc.ratelimit:
-            prompt = str(args.get("prompt"))
-            if prompt not in self._ratelimited:
-                self._ratelimited.add(prompt)
-                self.count("rate_limited")
-                return json_response({"detail": "Too many requests"}, 429, {"retry-after": "0"})
+        if sc.ratelimit and self.first_time("ratelimit", str(args.get("prompt"))):
+            self.count("rate_limited")
+            return json_response({"detail": "Too many requests"}, 429, {"retry-after": "0"})
         req.note = self._foreign_note(args)
         return args
 

@@ -135,11 +135,6 @@ class GeminiEmulator(EmulatorApp):
 
     name = "gemini"
 
-    def __init__(self, *, latency: float | None = None) -> None:
-        super().__init__()
-        self.latency_override = latency
-        self._ratelimited: set[str] = set()
-
     def env(self, root: str) -> dict[str, str]:
         """Point the project and the ``google-genai`` SDK at this app (with a dummy key)."""
         base = f"{root}{self.prefix}"
@@ -148,15 +143,6 @@ class GeminiEmulator(EmulatorApp):
             "GOOGLE_GEMINI_BASE_URL": base,
             "GEMINI_API_KEY": "emulator-gemini-key",
         }
-
-    def reset(self) -> None:
-        """Forget which prompts were already rate limited."""
-        self._ratelimited.clear()
-
-    @property
-    def latency(self) -> float:
-        """Seconds each call takes (app override, else the server's)."""
-        return self.server.latency if self.latency_override is None else self.latency_override
 
     def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
         return google_error(404, f"Requested entity was not found: {req.path}")
@@ -205,8 +191,7 @@ class GeminiEmulator(EmulatorApp):
     def _scenario_response(self, sc: Scenarios, call: _Call) -> EmulatorResponse | None:
         if not sc and not sc.unknown:
             return None
-        if sc.ratelimit and call.prompt not in self._ratelimited:
-            self._ratelimited.add(call.prompt)
+        if sc.ratelimit and self.first_time("ratelimit", call.prompt):
             self.count("rate_limited")
             return google_error(
                 429,

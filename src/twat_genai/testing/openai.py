@@ -106,26 +106,12 @@ class OpenAIEmulator(EmulatorApp):
 
     name = "openai"
 
-    def __init__(self, *, latency: float | None = None) -> None:
-        super().__init__()
-        self.latency_override = latency
-        self._ratelimited: set[str] = set()
-
     def env(self, root: str) -> dict[str, str]:
         """Point the project and the ``openai`` SDK at this app (with a dummy key)."""
         return {
             "OPENAI_BASE_URL": f"{root}{self.prefix}/v1",
             "OPENAI_API_KEY": "emulator-openai-key",
         }
-
-    def reset(self) -> None:
-        """Forget which prompts were already rate limited."""
-        self._ratelimited.clear()
-
-    @property
-    def latency(self) -> float:
-        """Seconds each call takes (app override, else the server's)."""
-        return self.server.latency if self.latency_override is None else self.latency_override
 
     def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
         return openai_error(
@@ -304,8 +290,7 @@ class OpenAIEmulator(EmulatorApp):
     def _scenario_response(self, sc: Scenarios, call: _Call) -> EmulatorResponse | None:
         if not sc:
             return None
-        if sc.ratelimit and call.prompt not in self._ratelimited:
-            self._ratelimited.add(call.prompt)
+        if sc.ratelimit and self.first_time("ratelimit", call.prompt):
             self.count("rate_limited")
             return openai_error(
                 429,

@@ -281,9 +281,11 @@ class EmulatorApp:
 
     name: str = "app"
 
-    def __init__(self) -> None:
+    def __init__(self, *, latency: float | None = None) -> None:
         self._server: EmulatorServer | None = None
         self.prefix = ""
+        self.latency_override = latency
+        self._seen: set[tuple[str, ...]] = set()
 
     def attach(self, server: EmulatorServer, prefix: str) -> None:
         """Called by :meth:`EmulatorServer.mount`."""
@@ -318,8 +320,22 @@ class EmulatorApp:
         """Add ``n`` to stat ``key`` for this provider."""
         self.server.stats.add(self.name, key, n)
 
+    @property
+    def latency(self) -> float:
+        """Seconds each job or call takes (this app's override, else the server's)."""
+        return self.server.latency if self.latency_override is None else self.latency_override
+
+    def first_time(self, *key: str) -> bool:
+        """True the first time ``key`` is seen since the last reset: scenarios that fail once
+        and then succeed (``ratelimit``, a cold start) are keyed by kind and prompt."""
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
     def reset(self) -> None:
-        """Forget jobs and per-run state (``POST /_emulator/reset``)."""
+        """Forget jobs and per-run state (``POST /_emulator/reset``); overrides call super."""
+        self._seen.clear()
 
     async def aclose(self) -> None:
         """Stop background work when the server stops."""
