@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from twat_genai.core.errors import MissingKeyError
 from twat_genai.core.models import ProviderResponse, Request
 from twat_genai.core.settings import first_env, resolve_base_url
-from twat_genai.transport.http import HttpClient
+from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
 from twat_genai.transport.redact import register_secret
 
 
@@ -111,6 +111,8 @@ class Provider(ABC):
     default_concurrency: ClassVar[int] = 4
     #: What the provider is for, one line (``list-providers``).
     summary: ClassVar[str] = ""
+    #: Seconds an API call may take when the caller sets no timeout (None: the client's own).
+    default_timeout: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -133,9 +135,24 @@ class Provider(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that carry the key on every API call (none by default)."""
+        return {}
+
+    def error_info(self, status: int, body: Any, text: str) -> ErrorInfo:
+        """The provider's error envelope (message, type, blocked) of a failed answer."""
+        return default_error_info(status, body, text)
+
     def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
-        """The provider's HTTP client; subclasses add auth headers and error parsing."""
-        return HttpClient(self.name, base_url=self.base_url, transport=transport, timeout=timeout)
+        """The provider's API client: its base URL, auth headers and error envelope."""
+        return HttpClient(
+            self.name,
+            base_url=self.base_url,
+            headers=self.auth_headers(),
+            transport=transport,
+            timeout=timeout or self.default_timeout,
+            error_parser=self.error_info,
+        )
 
     @abstractmethod
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:

@@ -36,7 +36,7 @@ from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
 from twat_genai.providers.facade import ProviderFacade, sync_twin
 from twat_genai.providers.inputs import read_input
-from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
+from twat_genai.transport.http import ErrorInfo, default_error_info
 
 __all__ = [
     "ALIASES",
@@ -137,15 +137,13 @@ class GeminiProvider(Provider):
         fields=frozenset({"size", "aspect_ratio"}),
     )
 
-    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
-        return HttpClient(
-            self.name,
-            base_url=self.base_url,
-            headers={"x-goog-api-key": str(self.api_key)},
-            transport=transport,
-            timeout=timeout or DEFAULT_TIMEOUT,
-            error_parser=google_error_info,
-        )
+    default_timeout = DEFAULT_TIMEOUT
+
+    def error_info(self, status: int, body: Any, text: str) -> ErrorInfo:
+        return google_error_info(status, body, text)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": str(self.api_key)}
 
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
         if not isinstance(request, ImageGenerationRequest):

@@ -30,7 +30,7 @@ from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
 from twat_genai.providers.facade import ProviderFacade, sync_twin
 from twat_genai.providers.inputs import read_input
-from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
+from twat_genai.transport.http import ErrorInfo, default_error_info
 
 __all__ = [
     "ALIASES",
@@ -181,15 +181,13 @@ class OpenAIProvider(Provider):
         fields=frozenset({"size", "n"}),
     )
 
-    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
-        return HttpClient(
-            self.name,
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            transport=transport,
-            timeout=timeout or DEFAULT_TIMEOUT,
-            error_parser=openai_error_info,
-        )
+    default_timeout = DEFAULT_TIMEOUT
+
+    def error_info(self, status: int, body: Any, text: str) -> ErrorInfo:
+        return openai_error_info(status, body, text)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
         if not isinstance(request, ImageGenerationRequest):

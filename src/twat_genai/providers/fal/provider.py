@@ -26,7 +26,6 @@ from twat_genai.providers.base import CallContext, Capabilities, Provider
 from twat_genai.providers.fal.endpoints import BY_OPERATION, endpoint_info
 from twat_genai.providers.fal.queue import FalJob, FalQueue, fal_urls
 from twat_genai.providers.inputs import read_input
-from twat_genai.transport.http import HttpClient
 
 MAX_CANVAS_PIXELS = 5000 * 5000
 
@@ -63,13 +62,8 @@ class FalProvider(Provider):
         self.job_timeout = job_timeout
         self._uploads: dict[str, asyncio.Task[str]] = {}
 
-    def make_http(self, *, transport: Any, timeout: float | None) -> HttpClient:
-        return HttpClient(
-            self.name,
-            headers={"Authorization": f"Key {self.api_key}"},
-            transport=transport,
-            timeout=timeout,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Key {self.api_key}"}
 
     @property
     def upload_count(self) -> int:
