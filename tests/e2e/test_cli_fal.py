@@ -679,3 +679,37 @@ def test_extension_follows_bytes(run_cli, requests_log, fmt, ext, magic):
     [path] = paths_from(out)
     assert path.suffix == ext
     assert path.read_bytes().startswith(magic)
+
+
+# ----------------------------------------------------------------------------- --model OPERATION
+
+
+def test_model_flag_names_the_operation(run_cli, requests_log, make_image, tmp_path):
+    """The seed README's common ``--model <model_type>`` picks the fal operation."""
+    code, out, err = run_cli("--model", "text", "--prompts", "a red kite")
+    assert code == 0, err
+    assert_saved(paths_from(out))
+    assert submits(requests_log(), "fal-ai/flux-lora")
+    image = make_image(tmp_path / "in.png", (256, 256))
+    code, out, err = run_cli(
+        "--prompts", "a blue kite", "--model=canny", "--input_image", str(image)
+    )
+    assert code == 0, err
+    assert submits(requests_log(), "fal-ai/flux-lora-canny")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["text", "--model", "image", "--prompts", "x"], "contradicts the command text"),
+        (["--model", "FLUX.1-dev", "--prompts", "x"], "is not an operation"),
+    ],
+)
+def test_model_flag_errors_are_usage_errors(run_cli, argv, message):
+    code, _, err = run_cli(*argv)
+    assert code == 2 and message in err
+
+
+def test_provider_commands_keep_their_own_model_flag(run_cli):
+    code, out, err = run_cli("--model", "FLUX.1-dev", "chutes_image", "--prompts", "x", "--dry-run")
+    assert code == 0 and out.strip() == "x", err

@@ -349,12 +349,14 @@ def hoist_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
     """Move the command to the front so flags may come before it (``--json text ...``).
 
     The command is the first bare word that names a command and is not the value of the
-    preceding flag.
+    preceding flag. ``--model OPERATION`` (the older spelling, ``--model text``) names the
+    command too, for the commands that have no ``--model`` option of their own.
     """
     names = command_names()
     takes_value = _value_flags(parser)
     args = list(argv)
     skip = False
+    command: str | None = None
     for i, token in enumerate(args):
         if skip:
             skip = False
@@ -365,10 +367,41 @@ def hoist_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
             skip = "=" not in token and token in takes_value
             continue
         if token in names:
-            canonical = names[token]
-            return [canonical, *args[:i], *args[i + 1 :]]
+            command = names[token]
+            args = [*args[:i], *args[i + 1 :]]
         break
-    return args
+    model, args = _take_model(args)
+    if model is not None:
+        operation = names.get(model)
+        if command is not None and "--model" in _value_flags(_subparser(parser, command)):
+            args = [*args, "--model", model]  # the command's own --model (a model id)
+        elif operation is None or "--model" in _value_flags(_subparser(parser, operation)):
+            parser.error(f"--model {model!r} is not an operation: use a command such as text")
+        elif command is not None and command != operation:
+            parser.error(f"--model {model} contradicts the command {command}: give one of them")
+        else:
+            command = operation
+    return [command, *args] if command is not None else args
+
+
+def _take_model(args: list[str]) -> tuple[str | None, list[str]]:
+    """Remove ``--model X`` / ``--model=X`` (before any ``--``) and return X."""
+    for i, token in enumerate(args):
+        if token == "--":
+            break
+        if token.startswith("--model="):
+            return token.split("=", 1)[1], [*args[:i], *args[i + 1 :]]
+        if token == "--model" and i + 1 < len(args):
+            return args[i + 1], [*args[:i], *args[i + 2 :]]
+    return None, args
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    raise KeyError(command)
 
 
 def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
