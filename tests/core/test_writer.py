@@ -337,3 +337,15 @@ def test_stream_async(tmp_path: Path) -> None:
     media, side = asyncio.run(main())
     assert media.exists()
     assert side.exists()
+
+
+def test_outputs_get_the_mode_a_plain_write_would(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"x")
+    media, side = OutputWriter(tmp_path).write(_png(), ident="m", metadata={"a": 1})
+    with OutputWriter(tmp_path).write_stream() as stream:
+        stream.write(_png())
+        streamed, _ = stream.commit(ident="s", metadata={})
+    for path in (media, side, streamed):
+        # not the temporary file's private 0o600
+        assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, path

@@ -45,6 +45,17 @@ _HEAD_BYTES = 256 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def _file_mode() -> int:
+    """What a plain ``open(path, "w")`` would give: 0o666 less the process umask. Temporary
+    files are created 0o600, and outputs must not stay private just because of that."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def slugify(text: str, max_len: int = 80) -> str:
     """ASCII-only filename part: letters, digits, ``-``, ``_``, ``.``; other runs become ``-``.
 
@@ -129,6 +140,7 @@ def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        Path(tmp).chmod(_FILE_MODE)
         Path(tmp).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -438,6 +450,7 @@ class StreamingFile:
                 ext = extension_for(mime)
                 name = writer.name_for(ident=ident, ext=ext, role=role, index=index)
                 media = self.temp_path.parent / name
+            self.temp_path.chmod(_FILE_MODE)
             self.temp_path.replace(media)
         except BaseException:
             self.abort()
