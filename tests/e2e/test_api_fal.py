@@ -177,7 +177,7 @@ def test_readme_python_api_example(make_image, tmp_path, capsys, requests_log):
     assert expand["original_image_location"] == [384, 256]
     assert submitted(log, "fal-ai/bria/genfill")
     # The outpaint result is the GenFill image; the expanded one is saved too.
-    assert [i["role"] for i in out_res.images] == ["-genfill", "main"]
+    assert [i["role"] for i in out_res.images] == ["genfill", "main"]
     assert out_res.image_info["path"].endswith("-genfill.png")
     assert all(Path(i["path"]).is_file() for i in out_res.images)
     assert all((i["width"], i["height"]) == (1536, 1024) for i in out_res.images)

@@ -303,6 +303,10 @@ def test_readme_outpaint_bria_with_genfill(run_cli, requests_log, make_image, tm
         "1024",
     )
     assert code == 0, err
+    genfilled, expanded = paths_from(out)
+    # One stem: the GenFill result ends -genfill, the expanded image has no number.
+    assert genfilled.name == expanded.stem + "-genfill" + expanded.suffix
+    assert json.loads(genfilled.with_suffix(".json").read_text())["result"]["role"] == "genfill"
     log = requests_log()
     [expand] = submits(log, "fal-ai/bria/expand")
     assert expand["canvas_size"] == [2048, 1024]

@@ -122,7 +122,7 @@ class MediaFile(BaseModel):
     seed: int | None = None
     #: The provider flagged this file (e.g. fal ``has_nsfw_concepts``): it is not saved.
     blocked: bool = False
-    #: Filename suffix that marks its role (e.g. ``-genfill``); empty for the main output.
+    #: What the file is besides the main output (``genfill``, ``mask``): its name ends ``-ROLE``.
     role: str = ""
     #: Set once saved.
     path: Path | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -183,7 +184,7 @@ async def generate(
     response.warnings = warnings
     created = datetime.now(timezone.utc)
     saved = blocked = 0
-    index = 0
+    per_role: Counter[str] = Counter()  # -1, -2 … number the files of one role
     for position, file in enumerate(response.files):
         if file.blocked:
             blocked += 1
@@ -196,7 +197,7 @@ async def generate(
         if earlier is not None and earlier.exists() and earlier.with_suffix(".json").exists():
             file.data = None
             file.path, file.metadata_path = earlier, earlier.with_suffix(".json")
-            index += 1
+            per_role[file.role] += 1
             saved += 1
             continue
         if file.data is None and not file.url:
@@ -209,12 +210,12 @@ async def generate(
             key=file_key,
             earlier=earlier,
             ident=response.request_id,
-            index=index if index else None,
+            index=per_role[file.role] or None,
             metadata=functools.partial(
                 build_metadata, request, response, file, warnings=warnings, job=job, created=created
             ),
         )
-        index += 1
+        per_role[file.role] += 1
         file.data = None
         file.path, file.metadata_path = path, meta
         saved += 1

@@ -193,7 +193,7 @@ class FalProvider(Provider):
             return expanded
         mask_png = await asyncio.to_thread(image_utils.encode_png, mask)
         if save_mask:
-            expanded.files.append(MediaFile(data=mask_png, content_type="image/png", role="-mask"))
+            expanded.files.append(MediaFile(data=mask_png, content_type="image/png", role="mask"))
         try:
             mask_url = await self.upload(mask_png, "image/png")
             genfill_args: dict[str, Any] = {
@@ -209,7 +209,7 @@ class FalProvider(Provider):
             expanded.warnings.append(f"GenFill border pass failed, kept the expanded image: {exc}")
             return expanded
         for f in filled.files:
-            f.role = "-genfill"
+            f.role = "genfill"
         filled.files.extend(expanded.files)
         filled.sent = {
             "expand": expanded.sent,
