@@ -258,3 +258,17 @@ def test_cli_image_method(make_image, tmp_path, requests_log):
     sent = submitted(requests_log(), "fal-ai/flux-lora/image-to-image")
     assert sorted(a["prompt"] for a in sent) == ["a watercolor cat", "a watercolor dog"]
     assert all(a["strength"] == 0.75 and a["image_url"] for a in sent)
+
+
+def test_readme_batch_with_progress(tmp_path, capsys, requests_log):
+    """README "Batches from Python, with progress", run as written."""
+    text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    section = text.split("### Batches from Python, with progress", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README-batch", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(line.split(" ", 1)[0] for line in out[:3]) == ["1/3", "2/3", "3/3"]
+    assert all(" ok: a " in line for line in out[:3])
+    assert out[3] == "3 items: 3 ok"
+    assert len(submitted(requests_log(), "fal-ai/flux-lora")) == 3
+    assert len(list((tmp_path / "generated_images").glob("*.json"))) == 3
