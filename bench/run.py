@@ -155,9 +155,10 @@ def compile_source() -> None:
 
 def killed_and_rerun(emu: Emulator, out: Path, n: int, *, quiet_moment: bool) -> dict[str, int]:
     """SIGKILL an ``n``-item run once 40% of its jobs were submitted, re-run the same command,
-    count images and submissions. ``quiet_moment``: hold job completion and wait until the
-    journal has every submitted job before the kill; otherwise kill at once, with submits in
-    flight (fal has no idempotency key, so a submit accepted but not yet answered is lost)."""
+    count images and submissions. ``quiet_moment``: hold job completion until all ``C`` jobs in
+    flight are held and the journal has every submitted job, then kill; otherwise kill at once,
+    with submits in flight (fal has no idempotency key, so a submit accepted but not yet
+    answered is lost)."""
     from twat_genai.jobs.journal import Journal
 
     emu.reset()
@@ -168,11 +169,14 @@ def killed_and_rerun(emu: Emulator, out: Path, n: int, *, quiet_moment: bool) ->
     while emu.stats().get("submissions", 0) < n * 2 // 5:
         time.sleep(0.01)
     if quiet_moment:
+        # Held jobs never complete, so once C of them are in flight the client can submit
+        # nothing more; then wait for the journal to have every one.
         emu.control("hold")
         while True:
+            st = emu.stats()
             with Journal.for_output(out) as journal:
                 recorded = sum(len(e.handles) for e in journal.entries())
-            if recorded >= emu.stats()["submissions"]:
+            if st["submissions"] - st.get("completed", 0) >= C and recorded >= st["submissions"]:
                 break
             time.sleep(0.01)
     proc.kill()

@@ -245,17 +245,24 @@ def _recorded(out: Path) -> int:
         return sum(len(e.handles) for e in journal.entries())
 
 
-def _kill_midway(server: EmulatorServer, argv: list[str], out: Path, submissions: int) -> None:
+def _kill_midway(
+    server: EmulatorServer, argv: list[str], out: Path, submissions: int, in_flight: int
+) -> None:
     """Start ``argv`` and SIGKILL it with jobs in flight, once ``submissions`` jobs exist.
 
-    Job completion is held first, so the client submits nothing new, and the kill comes once
-    the journal has every submitted job: fal has no idempotency key, so a kill in the instant
-    between fal accepting a submit and its answer arriving cannot be recovered by anyone.
+    Job completion is held first: once ``in_flight`` jobs (all the client may run) wait on it,
+    the client can submit nothing more, and the kill comes once the journal has every submitted
+    job. fal has no idempotency key, so a kill in the instant between fal accepting a submit
+    and its answer arriving cannot be recovered by anyone.
     """
     proc = _start_and_wait_for(server, argv, submissions)
     _control(server, "hold")
     try:
-        while _recorded(out) < _submissions(server):
+        while True:
+            stats = server.stats.snapshot()
+            held = stats.get("submissions", 0) - stats.get("completed", 0)
+            if held >= in_flight and _recorded(out) >= stats["submissions"]:
+                break
             assert proc.poll() is None
             time.sleep(0.02)
         proc.kill()
@@ -285,7 +292,7 @@ def test_sigkill_of_a_100_item_run_then_rerun_submits_each_item_once(
     _reset(batch_emulator)
     out, n = tmp_path / "out", 100
     argv = _cli(out, prompts="cat {" + ",".join(map(str, range(n))) + "}", concurrency=16)
-    _kill_midway(batch_emulator, argv, out, 40)
+    _kill_midway(batch_emulator, argv, out, 40, in_flight=16)
     assert _submissions(batch_emulator) < n
 
     _run(batch_emulator, argv)
@@ -307,7 +314,7 @@ def test_sigkill_then_rerun_reattaches_every_part_of_a_split_request(
     _reset(slow_emulator)
     out = tmp_path / "out"
     argv = _cli(out, "--num_images", "8", prompts="dog {1,2,3}", concurrency=2)
-    _kill_midway(slow_emulator, argv, out, 3)
+    _kill_midway(slow_emulator, argv, out, 3, in_flight=2 * 2)
     _run(slow_emulator, argv)
     assert len(_images(out)) == 3 * 8
     assert _submissions(slow_emulator) == 3 * 2

@@ -383,6 +383,7 @@ class FalEmulator(EmulatorApp):
     def _finish(self, job: FalJob, outcome: Outcome) -> None:
         job.outcome = outcome
         job.state, job.finished_at = "COMPLETED", self.server.clock()
+        self.count("completed")
         if outcome.status >= 400:
             self._log(job, f"Request failed with HTTP {outcome.status}", "ERROR")
         job.notify()
