@@ -717,3 +717,18 @@ def test_model_flag_errors_are_usage_errors(run_cli, argv, message):
 def test_provider_commands_keep_their_own_model_flag(run_cli):
     code, out, err = run_cli("--model", "FLUX.1-dev", "chutes_image", "--prompts", "x", "--dry-run")
     assert code == 0 and out.strip() == "x", err
+
+
+def test_values_starting_with_a_dash(run_cli, requests_log):
+    """``--filename_suffix -v2`` and ``--negative_prompt -blurry`` are values, not options."""
+    code, out, err = run_cli(
+        "text", "--prompts", "a fox", "--filename_suffix", "-v2",
+        "--negative_prompt", "-blurry", "--seed", "-1",
+    )  # fmt: skip
+    assert code == 0, err
+    [path] = paths_from(out)
+    assert path.stem.endswith("-v2")
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["negative_prompt"] == "-blurry" and args["seed"] == -1
+    code, _, err = run_cli("text", "--prompts", "x", "--filename_suffix", "--json")
+    assert code == 2 and "expected one argument" in err  # an option is never taken as a value

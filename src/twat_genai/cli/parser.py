@@ -354,7 +354,7 @@ def hoist_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[
     """
     names = command_names()
     takes_value = _value_flags(parser)
-    args = list(argv)
+    args = _attach_dash_values(list(argv), takes_value, _value_flags(parser, every=True))
     skip = False
     command: str | None = None
     for i, token in enumerate(args):
@@ -404,12 +404,40 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
     raise KeyError(command)
 
 
-def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+def _value_flags(parser: argparse.ArgumentParser, *, every: bool = False) -> set[str]:
+    """The option strings that take a value (``every``: all option strings), in all commands."""
     flags: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
-                flags |= _value_flags(sub)
-        elif action.option_strings and action.nargs != 0:
+                flags |= _value_flags(sub, every=every)
+        elif action.option_strings and (every or action.nargs != 0):
             flags.update(action.option_strings)
     return flags
+
+
+def _attach_dash_values(args: list[str], takes_value: set[str], flags: set[str]) -> list[str]:
+    """``--filename_suffix -v2`` becomes ``--filename_suffix=-v2``: argparse would read a value
+    starting with ``-`` as an unknown option. A value that is itself an option stays apart."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            out += args[i:]
+            break
+        value = args[i + 1] if i + 1 < len(args) else None
+        if (
+            token.startswith("--")
+            and token in takes_value
+            and value is not None
+            and value.startswith("-")
+            and value != "--"
+            and value.split("=", 1)[0] not in flags
+        ):
+            out.append(f"{token}={value}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
