@@ -349,3 +349,23 @@ def test_outputs_get_the_mode_a_plain_write_would(tmp_path: Path) -> None:
     for path in (media, side, streamed):
         # not the temporary file's private 0o600
         assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, path
+
+
+def test_check_writable_leaves_no_trace_and_names_the_problem(tmp_path: Path) -> None:
+    from twat_genai.core.errors import UsageError
+    from twat_genai.core.writer import check_writable
+
+    check_writable(tmp_path / "a" / "b" / "c")  # creatable: fine, and nothing is left behind
+    assert list(tmp_path.iterdir()) == []
+    check_writable(tmp_path)  # an existing writable folder
+    assert list(tmp_path.iterdir()) == []
+
+    blocker = tmp_path / "photo.png"
+    blocker.write_bytes(b"x")
+    with pytest.raises(UsageError, match="not a folder: choose another --output_dir"):
+        check_writable(blocker)
+    with pytest.raises(UsageError, match=r"is under .*photo\.png, which is not a folder"):
+        check_writable(blocker / "out")
+    with pytest.raises(UsageError, match=r"cannot write to .* choose another --output_dir"):
+        check_writable(tmp_path / "ok" / ("x" * 300))  # a name no file system accepts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

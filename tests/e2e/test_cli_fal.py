@@ -732,3 +732,22 @@ def test_values_starting_with_a_dash(run_cli, requests_log):
     assert args["negative_prompt"] == "-blurry" and args["seed"] == -1
     code, _, err = run_cli("text", "--prompts", "x", "--filename_suffix", "--json")
     assert code == 2 and "expected one argument" in err  # an option is never taken as a value
+
+
+def test_unwritable_output_folder_fails_before_anything_is_paid(run_cli, requests_log, tmp_path):
+    blocker = tmp_path / "taken.txt"
+    blocker.write_text("x")
+    code, out, err = run_cli("text", "--prompts", "a cat", "--output_dir", str(blocker / "out"))
+    assert code == 2 and out == ""
+    assert "not a folder: choose another --output_dir" in err and "Traceback" not in err
+    assert not [e for e in requests_log() if e["method"] == "POST"]  # nothing submitted
+    code, _, err = run_cli(
+        "chutes_image", "--prompts", "a cat", "--output_dir", str(blocker), "--sandbox"
+    )
+    assert code == 2 and "not a folder" in err
+
+
+@pytest.mark.parametrize("flag", ["--concurrency", "--expand_limit"])
+def test_counts_below_one_are_usage_errors(run_cli, flag):
+    code, _, err = run_cli("text", "--prompts", "x", flag, "0")
+    assert code == 2 and "must be at least 1, got 0" in err

@@ -12,6 +12,7 @@ from typing import Any
 from twat_genai.core.config import ImageInput, ImageResult
 from twat_genai.core.errors import UsageError
 from twat_genai.core.sync import run_sync
+from twat_genai.core.writer import check_writable
 from twat_genai.engines.fal.config import ModelTypes
 from twat_genai.jobs.journal import Journal, item_key
 from twat_genai.jobs.runner import Item, Outcome, Summary, run_batch
@@ -258,6 +259,7 @@ class TwatGenAiCLI:
         out_dir = Path(output_dir) if output_dir else self.output_dir
         if output:
             out_dir = out_dir / output
+        check_writable(out_dir)
         engine = FALEngine(out_dir, api_key=self._api_key, base_url=self._base_url)
         async with engine:
             run = functools.partial(

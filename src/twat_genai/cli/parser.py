@@ -35,12 +35,16 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _opt(g, "filename_prefix", metavar="TEXT", help="text at the start of every file name")
     _opt(g, "filename_suffix", metavar="TEXT", help="text before the extension of every file name")
     _opt(
-        g, "concurrency", type=int, metavar="N", help="items run at once (default: the provider's)"
+        g,
+        "concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="items run at once (default: the provider's)",
     )
     _opt(
         g,
         "expand_limit",
-        type=int,
+        type=_positive_int,
         default=1000,
         metavar="N",
         help="refuse prompts expanding to more (default 1000)",
@@ -343,6 +347,17 @@ def command_names() -> dict[str, str]:
             names[spelling.replace("_", "-")] = name
             names[spelling.replace("-", "_")] = name
     return names
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def hoist_command(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:

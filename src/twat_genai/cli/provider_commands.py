@@ -128,7 +128,7 @@ async def run_provider_command(
     """Build one request per prompt, run them as a journaled batch on the command's provider,
     save all. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
     from twat_genai.core.config import ImageInput
-    from twat_genai.core.writer import OutputWriter
+    from twat_genai.core.writer import OutputWriter, check_writable
     from twat_genai.jobs.generate import generate
     from twat_genai.jobs.journal import Journal, item_key
     from twat_genai.jobs.runner import Item, run_batch
@@ -139,6 +139,7 @@ async def run_provider_command(
     out_dir = Path(args.output_dir or "generated_images")
     if args.output:
         out_dir = out_dir / args.output
+    check_writable(out_dir)
     source = command.input_of(args)
     prefix = args.filename_prefix
     if prefix is None and source:

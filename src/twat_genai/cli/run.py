@@ -45,6 +45,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # the disk, not the provider: still one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        output.error(f"{exc.strerror or exc}{where}")
+        return 1
 
 
 def _version(args: argparse.Namespace) -> int:
@@ -135,9 +139,10 @@ def _generate(args: argparse.Namespace) -> int:
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             method(prompts=prompts, **kwargs)
-        except TwatGenAiError:
+        except Exception:
             if cli.last_summary is None:
                 raise  # failed before any item ran: validation, keys
+            # Every item's error was printed as it finished; the summary decides the exit code.
         except KeyboardInterrupt:
             # Ctrl-C: running jobs were cancelled remotely; say what was done, exit 130.
             if bar is not None:

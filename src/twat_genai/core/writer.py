@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from twat_genai.core.config import utc_now
+from twat_genai.core.errors import UsageError
 from twat_genai.core.image_utils import (
     embed_parameters,
     extension_for,
@@ -146,6 +147,35 @@ def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool) -> None:
         with contextlib.suppress(OSError):
             Path(tmp).unlink()
         raise
+
+
+def check_writable(directory: Path | str) -> None:
+    """Refuse an output folder that cannot be written, before anything is paid for. The check
+    writes for real (a missing folder is created, a temporary file opened) and leaves nothing:
+    permission bits alone do not tell (root, read-only or virtual file systems)."""
+    path = Path(directory).expanduser().absolute()
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is" if probe == path else f"is under {probe}, which is"
+        raise UsageError(f"output folder {path} {where} not a folder: choose another --output_dir")
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"cannot write to {path} ({reason}): choose another --output_dir"
+        ) from None
+    finally:
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 class OutputWriter:
