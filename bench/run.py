@@ -166,8 +166,15 @@ def killed_and_rerun(emu: Emulator, out: Path, n: int, *, quiet_moment: bool) ->
     argv += ["--output_dir", str(out), "--quiet"]
     env = emu.child_env()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    while emu.stats().get("submissions", 0) < n * 2 // 5:
+    deadline = time.monotonic() + 120
+
+    def waiting() -> None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"(g): the run ended or stalled before the kill ({emu.stats()})")
         time.sleep(0.01)
+
+    while emu.stats().get("submissions", 0) < n * 2 // 5:
+        waiting()
     if quiet_moment:
         # Held jobs never complete, so once C of them are in flight the client can submit
         # nothing more; then wait for the journal to have every one.
@@ -176,9 +183,10 @@ def killed_and_rerun(emu: Emulator, out: Path, n: int, *, quiet_moment: bool) ->
             st = emu.stats()
             with Journal.for_output(out) as journal:
                 recorded = sum(len(e.handles) for e in journal.entries())
-            if st["submissions"] - st.get("completed", 0) >= C and recorded >= st["submissions"]:
+            submitted = st.get("submissions", 0)
+            if submitted - st.get("completed", 0) >= C and recorded >= submitted:
                 break
-            time.sleep(0.01)
+            waiting()
     proc.kill()
     proc.wait()
     emu.control("release")

@@ -28,11 +28,11 @@ def test_round_trip_of_states(tmp_path: Path) -> None:
     with Journal.for_output(tmp_path) as journal:
         journal.start("k", "a cat")
         entry = journal.get("k")
-        assert entry is not None and entry.state == "pending" and entry.resume is None
+        assert entry is not None and entry.state == "pending" and entry.handles == []
         journal.submitted("k", handle)
         entry = journal.get("k")
         assert entry is not None and entry.state == "submitted"
-        assert entry.resume == handle
+        assert entry.handles == [handle]
         journal.finish("k", "ok", paths=[tmp_path / "a.png"], request_id="r1")
         entry = journal.get("k")
         assert entry is not None
@@ -41,7 +41,7 @@ def test_round_trip_of_states(tmp_path: Path) -> None:
             [str(tmp_path / "a.png")],
             "r1",
         )
-        assert entry.resume is None
+        assert entry.handles == [handle]  # kept: a later run can still re-attach
         journal.finish("k", "failed", error="boom")
         assert journal.get("k").error == "boom"  # type: ignore[union-attr]
         with pytest.raises(ValueError):
@@ -61,25 +61,25 @@ def test_file_is_created_by_the_first_write_only(tmp_path: Path) -> None:
     assert (out / JOURNAL_NAME).is_file()
 
 
-def test_split_request_handles_resume_by_part(tmp_path: Path) -> None:
+def test_a_restart_replaces_old_handles_and_files_in_one_step(tmp_path: Path) -> None:
     with Journal.for_output(tmp_path) as journal:
         journal.start("k", "x")
         journal.submitted("k", {"request_id": "a", "part": 0})
         journal.submitted("k", {"request_id": "b", "part": 1})
+        journal.saving("k", "a#0", tmp_path / "a.png")
+        journal.finish("k", "failed", error="gone")
+        journal.submitted("k", {"request_id": "c"}, restart="x again")
         entry = journal.get("k")
         assert entry is not None
-        assert entry.resume == {
-            "parts": [{"request_id": "a", "part": 0}, {"request_id": "b", "part": 1}]
-        }
-
-
-def test_two_handles_are_not_resumable(tmp_path: Path) -> None:
-    with Journal.for_output(tmp_path) as journal:
-        journal.start("k", "x")
-        journal.submitted("k", {"request_id": "a"})
-        journal.submitted("k", {"request_id": "b"})
-        entry = journal.get("k")
-        assert entry is not None and len(entry.handles) == 2 and entry.resume is None
+        assert (entry.state, entry.label, entry.handles, entry.files, entry.error) == (
+            "submitted",
+            "x again",
+            [{"request_id": "c"}],
+            {},
+            None,
+        )
+        journal.submitted("new", {"request_id": "d"}, restart="a new item")  # no row yet
+        assert journal.get("new").handles == [{"request_id": "d"}]  # type: ignore[union-attr]
 
 
 def test_no_authorization_or_key_is_stored(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_a_version_1_journal_gains_the_files_column(tmp_path: Path) -> None:
     db.close()
     with Journal(path) as journal:
         entry = journal.get("k")
-        assert entry is not None and entry.files == {} and entry.resume == {"request_id": "a"}
+        assert entry is not None and entry.files == {} and entry.handles == [{"request_id": "a"}]
         journal.saving("k", "a#0", tmp_path / "a.png")
         assert journal.get("k").files == {"a#0": str(tmp_path / "a.png")}  # type: ignore[union-attr]
         assert journal.version == len(MIGRATIONS) == 2

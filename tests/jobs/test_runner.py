@@ -128,17 +128,23 @@ def test_summary_without_results_keeps_statuses_only() -> None:
 
 
 def test_split_contexts_resume_their_own_part_and_signal_done_once() -> None:
-    recorded: list[dict[str, Any]] = []
+    submitted: list[dict[str, Any]] = []
     events: list[str] = []
-    parent = CallContext(
-        on_submitted=recorded.append,
-        resume={"parts": [{"request_id": "b", "part": 1}]},
+    parent = CallContext.reattaching(
+        [{"request_id": "b", "part": 1}, {"request_id": "g", "part": 1, "stage": "genfill"}],
+        on_submitted=submitted.append,
         on_event=lambda name, data: events.append(name),
     )
+    assert parent.resume is None  # nothing recorded for the unsplit call
     first, second = parent.split(2)
     assert first.resume is None and second.resume == {"request_id": "b", "part": 1}
+    assert second.stage("genfill").resume == {"request_id": "g", "part": 1, "stage": "genfill"}
     asyncio.run(first.submitted({"request_id": "a"}))
-    assert recorded == [{"request_id": "a", "part": 0}]
+    asyncio.run(first.stage("genfill").submitted({"request_id": "f"}))
+    assert submitted == [
+        {"request_id": "a", "part": 0},
+        {"request_id": "f", "part": 0, "stage": "genfill"},
+    ]
     first.event("remote_done")
     first.event("remote_done")  # a part signalling twice is still one part
     assert events == []  # part 1 is still running: the slot stays held
@@ -146,6 +152,17 @@ def test_split_contexts_resume_their_own_part_and_signal_done_once() -> None:
     second.event("saved")
     assert events == ["remote_done", "saved"]
     assert parent.split(1) == [parent]
+
+
+def test_recorded_handles_are_matched_by_place() -> None:
+    from twat_genai.providers.base import handle_for
+
+    expand = {"request_id": "e"}
+    genfill = {"request_id": "g", "stage": "genfill"}
+    assert handle_for([expand, genfill], {}) == expand
+    assert handle_for([expand, genfill], {"stage": "genfill"}) == genfill
+    assert handle_for([expand, {"request_id": "x"}], {}) is None  # two for one place: ambiguous
+    assert handle_for([], {}) is None
 
 
 def test_items_failing_before_any_submission_create_no_journal(tmp_path: Path) -> None:
@@ -229,8 +246,10 @@ def _start_and_wait_for(
     proc = subprocess.Popen(
         argv, env=_env(server), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    deadline = time.monotonic() + 60
     while _submissions(server) < submissions:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the run never reached the kill point"
         time.sleep(0.02)
     return proc
 
@@ -257,13 +276,15 @@ def _kill_midway(
     """
     proc = _start_and_wait_for(server, argv, submissions)
     _control(server, "hold")
+    deadline = time.monotonic() + 60
     try:
         while True:
             stats = server.stats.snapshot()
             held = stats.get("submissions", 0) - stats.get("completed", 0)
             if held >= in_flight and _recorded(out) >= stats["submissions"]:
                 break
-            assert proc.poll() is None
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, f"never quiet: {stats}, {_recorded(out)} recorded"
             time.sleep(0.02)
         proc.kill()
         proc.wait()
@@ -368,3 +389,149 @@ def test_shared_input_is_uploaded_once(
     assert len(out.splitlines()) == N
     stats = json.loads(http_get(f"{emulator.root}/_emulator/stats"))
     assert stats["submissions"] == N and stats["uploads"] == 1
+
+
+def test_a_retry_after_a_failed_reattach_holds_a_slot_again(tmp_path: Path) -> None:
+    active = peak = 0
+    attempts: list[str] = []
+
+    def runner(label: str) -> Callable[[CallContext], Any]:
+        async def run(ctx: CallContext) -> str:
+            nonlocal active, peak
+            attempts.append(label)
+            if ctx.resume is not None:
+                ctx.event("remote_done")  # the old job finished, then its result was gone
+                raise ModelError("result expired", provider="fal")
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.01)
+            active -= 1
+            ctx.event("remote_done")
+            return label
+
+        return run
+
+    with Journal.for_output(tmp_path) as journal:
+        journal.start("ka", "a")
+        journal.submitted("ka", {"endpoint": "e", "request_id": "old"})
+        items = [
+            Item(label, runner(label), key=key, takes_context=True)
+            for label, key in (("a", "ka"), ("b", "kb"), ("c", "kc"))
+        ]
+        summary = asyncio.run(run_batch(items, concurrency=1, journal=journal))
+    assert attempts.count("a") == 2 and summary.counts["ok"] == 3
+    assert peak == 1  # the fresh attempt of "a" waited for a slot like everyone else
+
+
+def test_one_failing_call_of_a_split_request_cancels_the_others(tmp_path: Path) -> None:
+    from twat_genai.core.models import ImageGenerationRequest, ProviderResponse
+    from twat_genai.core.writer import OutputWriter
+    from twat_genai.jobs.generate import generate
+    from twat_genai.providers.base import Capabilities, Provider
+
+    outcome: dict[str, str] = {}
+
+    class TwoCalls(Provider):
+        name = "two-calls"
+        capabilities = Capabilities(kinds=frozenset({"image"}), max_images_per_call=4)
+
+        async def generate(self, request: Any, ctx: CallContext) -> ProviderResponse:
+            if request.n == 4 and "first" not in outcome:
+                outcome["first"] = "failing"
+                await asyncio.sleep(0)
+                raise ModelError("part failed", provider=self.name)
+            try:
+                await asyncio.Event().wait()  # a job that would run on unobserved
+            except asyncio.CancelledError:
+                outcome["second"] = "cancelled"
+                raise
+            raise AssertionError("unreachable")
+
+    seen_at_raise: dict[str, str] = {}
+
+    async def run() -> None:
+        async with TwoCalls(api_key="k") as provider:
+            request = ImageGenerationRequest(prompt="x", n=7)
+            try:
+                await generate(provider, request, OutputWriter(tmp_path))
+            finally:
+                seen_at_raise.update(outcome)  # before the event loop's own clean-up
+
+    with pytest.raises(ModelError, match="part failed"):
+        asyncio.run(run())
+    assert seen_at_raise == {"first": "failing", "second": "cancelled"}
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_a_failed_download_is_reattached_not_paid_again(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    from twat_genai.core.errors import DownloadError
+    from twat_genai.core.models import ImageGenerationRequest
+    from twat_genai.core.writer import OutputWriter
+    from twat_genai.jobs.generate import generate
+    from twat_genai.providers.fal import FalProvider
+    from twat_genai.transport.retry import RetryPolicy
+
+    async def batch(journal: Journal) -> Any:
+        async with FalProvider() as provider:
+            provider.fetcher.retry = RetryPolicy(attempts=1)  # fail fast
+
+            async def run(ctx: CallContext) -> Any:
+                request = ImageGenerationRequest(
+                    prompt="a cat [emulate:broken_url]", model="fal-ai/flux-lora"
+                )
+                return await generate(provider, request, OutputWriter(tmp_path), ctx=ctx)
+
+            item = Item("cat", run, key="k", takes_context=True)
+            return await run_batch([item], journal=journal)
+
+    with Journal.for_output(tmp_path) as journal:
+        for _ in range(2):
+            summary = asyncio.run(batch(journal))
+            (outcome,) = summary.outcomes
+            assert outcome.status == "failed" and isinstance(outcome.error, DownloadError)
+    stats = emulator.stats.snapshot()
+    assert stats["submissions"] == 1  # the second run re-attached to the finished job
+    assert stats["results"] == 2
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_outpaint_genfill_pass_is_reattached_too(
+    emulator: EmulatorServer,
+    run_cli: Callable[..., tuple[int, str, str]],
+    make_image: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    image = make_image(tmp_path / "in.png", (512, 384))
+    out = tmp_path / "out"
+    argv = (
+        "outpaint", "--input_image", str(image), "--prompts", "a wide bay",
+        "--target_width", "1024", "--target_height", "512", "--output_dir", str(out),
+    )  # fmt: skip
+    code, stdout, err = run_cli(*argv)
+    assert code == 0, err
+    with Journal.for_output(out) as journal:
+        (entry,) = journal.entries()
+    assert [h.get("stage") for h in entry.handles] == [None, "genfill"]
+    for line in stdout.split():  # lose the files: the next run must fetch them again
+        Path(line).unlink()
+    code, stdout, err = run_cli(*argv)
+    assert code == 0, err
+    assert len(stdout.split()) == 2 and all(Path(p).exists() for p in stdout.split())
+    assert emulator.stats.snapshot()["submissions"] == 2  # expand and GenFill, each once
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_an_unreadable_journal_is_one_clear_error(
+    run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / JOURNAL_NAME).write_text("not a database")
+    for command in ("text", "openai_image"):
+        code, stdout, err = run_cli(
+            command, "--prompts", "x", "--output_dir", str(out), "--sandbox"
+        )
+        assert code == 2 and stdout == ""
+        assert "cannot be read" in err and "remove it" in err and "Traceback" not in err

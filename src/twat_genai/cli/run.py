@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import sqlite3
 from contextlib import nullcontext
 from typing import Any
 
@@ -45,6 +46,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except sqlite3.Error as exc:  # the batch journal
+        output.error(f"batch journal: {exc}")
+        return 1
     except OSError as exc:  # the disk, not the provider: still one line, not a traceback
         where = f": {exc.filename}" if exc.filename else ""
         output.error(f"{exc.strerror or exc}{where}")
@@ -139,9 +143,10 @@ def _generate(args: argparse.Namespace) -> int:
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             method(prompts=prompts, **kwargs)
-        except Exception:
-            if cli.last_summary is None:
-                raise  # failed before any item ran: validation, keys
+        except Exception as exc:
+            summary = cli.last_summary
+            if summary is None or not any(exc is o.error for o in summary.outcomes):
+                raise  # not an item's own error: validation, keys, the journal, a bug
             # Every item's error was printed as it finished; the summary decides the exit code.
         except KeyboardInterrupt:
             # Ctrl-C: running jobs were cancelled remotely; say what was done, exit 130.

@@ -9,7 +9,7 @@ import asyncio
 import functools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,21 @@ def split_n(request: Request, max_per_call: int) -> list[Request]:
         seed = request.seed + i * max_per_call if request.seed is not None else None
         parts.append(request.model_copy(update={"n": n, "seed": seed}))
     return parts
+
+
+async def _all_or_none(
+    calls: list[Coroutine[Any, Any, ProviderResponse]],
+) -> list[ProviderResponse]:
+    """Run the calls of one request together; if one fails, cancel the others (their remote
+    jobs too) rather than leave them running unobserved, then raise."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _merge(responses: list[ProviderResponse]) -> ProviderResponse:
@@ -173,13 +188,14 @@ async def generate(
     request, adapt_warnings = adapt_request(provider, request)
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, provider.capabilities.max_images_per_call)
-    contexts = ctx.split(len(parts))
-    responses = await asyncio.gather(
-        *(provider.generate(p, c) for p, c in zip(parts, contexts, strict=True))
+    responses = await _all_or_none(
+        [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
     )
     # The remote work is over: a batch runner may start the next job while this one saves.
     ctx.event("remote_done", calls=len(parts))
-    response = _merge(list(responses))
+    # The provider has answered: a failure from here on (a download) is no reason to pay again.
+    ctx.event("responded")
+    response = _merge(responses)
     warnings = warnings + response.warnings
     response.warnings = warnings
     created = datetime.now(timezone.utc)

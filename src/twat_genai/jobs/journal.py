@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twat_genai.core.errors import UsageError
 from twat_genai.transport.redact import redact, redact_obj
 
 JOURNAL_NAME = ".twat-genai-journal.sqlite"
@@ -54,17 +55,6 @@ class Entry:
     error: str | None = None
     created: float = 0.0
     updated: float = 0.0
-
-    @property
-    def resume(self) -> dict[str, Any] | None:
-        """What to re-attach to: the one job submitted for the item, or ``{"parts": [...]}``
-        when the request was split into several calls (each handle has its ``part``)."""
-        if self.state != SUBMITTED or not self.handles:
-            return None
-        parts = [h for h in self.handles if "part" in h]
-        if parts:
-            return {"parts": parts}
-        return self.handles[0] if len(self.handles) == 1 else None
 
 
 def _m1_items(db: sqlite3.Connection) -> None:
@@ -120,10 +110,17 @@ class Journal:
                 return None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=5000")  # first: the others may need to wait
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            _migrate(db)
+            try:
+                db.execute("PRAGMA busy_timeout=5000")  # first: the others may need to wait
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                _migrate(db)
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise UsageError(
+                    f"the batch journal {self.path} cannot be read ({exc}): remove it, and the "
+                    "next run starts the folder's journal afresh"
+                ) from exc
             self._db = db
         return self._db
 
@@ -172,19 +169,37 @@ class Journal:
             (key, label[:500], PENDING, now, now),
         )
 
-    def submitted(self, key: str, handle: dict[str, Any]) -> None:
-        """Record a provider handle the moment a billable job exists."""
+    def submitted(self, key: str, handle: dict[str, Any], *, restart: str | None = None) -> None:
+        """Record a provider handle the moment a billable job exists. ``restart`` (the item's
+        label) starts the item afresh with this as its first handle, in the same transaction,
+        so no crash can fall between forgetting the old handles and recording the new one."""
         safe = redact_obj({k: v for k, v in handle.items() if k.lower() != "authorization"})
+        now = time.time()
         with self._lock:
             db = self._conn(create=True)
             assert db is not None
-            row = db.execute("SELECT handles FROM items WHERE key = ?", (key,)).fetchone()
-            handles = json.loads(row[0]) if row else []
-            handles.append(safe)
-            db.execute(
-                "UPDATE items SET state = ?, handles = ?, updated = ? WHERE key = ?",
-                (SUBMITTED, json.dumps(handles), time.time(), key),
-            )
+            if restart is not None:
+                db.execute(
+                    "INSERT INTO items (key, label, state, handles, created, updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                    " state = excluded.state, label = excluded.label, handles = excluded.handles,"
+                    " files = '{}', paths = '[]', error = NULL, updated = excluded.updated",
+                    (key, restart[:500], SUBMITTED, json.dumps([safe]), now, now),
+                )
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT handles FROM items WHERE key = ?", (key,)).fetchone()
+                handles = json.loads(row[0]) if row else []
+                handles.append(safe)
+                db.execute(
+                    "UPDATE items SET state = ?, handles = ?, updated = ? WHERE key = ?",
+                    (SUBMITTED, json.dumps(handles), now, key),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def saving(self, key: str, file: str, path: str | Path) -> None:
         """Record the name of an output file before it is written, so a re-attached run writes

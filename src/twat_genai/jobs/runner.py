@@ -179,23 +179,29 @@ async def run_batch(
 
     slots = asyncio.Semaphore(max(1, concurrency))
 
-    async def attempt(item: Item, resume: dict[str, Any] | None, slot: _Slot, rec: _Record) -> Any:
+    async def attempt(item: Item, recorded: list[dict[str, Any]], slot: _Slot, rec: _Record) -> Any:
         async def submitted(handle: dict[str, Any]) -> None:
             if rec.journal is not None:
-                if rec.fresh:  # the first job of a fresh attempt: forget older handles
-                    rec.journal.start(item.key, item.label)
-                    rec.fresh, rec.exists = False, True
-                rec.journal.submitted(item.key, handle)
+                # The first job of a fresh attempt replaces older handles (one transaction).
+                restart = item.label if rec.fresh else None
+                rec.journal.submitted(item.key, handle, restart=restart)
+                rec.fresh, rec.exists = False, True
             emit("item_submitted", label=item.label, request_id=handle.get("request_id"))
 
         def event(name: str, data: dict[str, Any]) -> None:
             if name == "remote_done":
                 slot.release()  # downloads and saving need no provider capacity
+            elif name == "responded":
+                rec.responded = True
             elif name == "saving" and rec.journal is not None and rec.exists:
                 rec.journal.saving(item.key, data["file"], data["path"])
 
-        files = rec.files if resume is not None else {}
-        ctx = CallContext(on_submitted=submitted, resume=resume, on_event=event, files=files)
+        ctx = CallContext.reattaching(
+            recorded,
+            on_submitted=submitted,
+            on_event=event,
+            files=rec.files if recorded else {},
+        )
         return await (item.run(ctx) if item.takes_context else item.run())
 
     async def one(item: Item, slot: _Slot) -> None:
@@ -206,24 +212,28 @@ async def run_batch(
 
     async def run_one(item: Item, slot: _Slot) -> None:
         entry = entries.get(index_of[id(item)])
-        resume = entry.resume if entry is not None and item.takes_context else None
+        # Every job an earlier run recorded is re-attached, whatever that run's outcome (a
+        # download that failed after the job finished must not pay for the job again).
+        recorded = list(entry.handles) if entry is not None and item.takes_context else []
         # The journal learns of an item when it has something worth keeping: a submitted
         # job (paid for), a result, or an earlier entry to update. An item failing before
         # any submission leaves no trace (and a run failing validation creates no file).
-        rec = _Record(journal if item.key else None, exists=entry is not None, fresh=resume is None)
+        rec = _Record(journal if item.key else None, exists=entry is not None, fresh=not recorded)
         if entry is not None:
             rec.files = entry.files
-        emit("item_started", label=item.label, resumed=resume is not None)
+        emit("item_started", label=item.label, resumed=bool(recorded))
         try:
             try:
-                result = await attempt(item, resume, slot, rec)
+                result = await attempt(item, recorded, slot, rec)
             except (TwatGenAiError, LookupError, ValueError) as exc:
-                if resume is None or isinstance(exc, BlockedError):
-                    raise
-                # The recorded job is gone (expired, cancelled): submit it afresh, once.
+                if not recorded or rec.responded or isinstance(exc, BlockedError):
+                    raise  # nothing to re-attach, or the job answered and the failure is ours
+                # The recorded job is gone (expired, cancelled, failed): submit afresh, once,
+                # holding a slot again if the first attempt had given its slot back.
                 log.info("could not re-attach to %s (%s); submitting again", item.label, exc)
                 rec.fresh = True  # the next submission starts the entry afresh
-                result = await attempt(item, None, slot, rec)
+                await slot.reacquire()
+                result = await attempt(item, [], slot, rec)
             outcome = Outcome(item, OK, result=result)
         except asyncio.CancelledError as exc:
             rec.finish(item, CANCELLED, error="interrupted")
@@ -266,15 +276,22 @@ async def run_batch(
 
 
 class _Slot:
-    """One held concurrency slot, released exactly once (early when the remote work is over)."""
+    """One item's concurrency slot: released once (early when the remote work is over), and
+    taken again only to submit afresh after a failed re-attach."""
 
     def __init__(self, sem: asyncio.Semaphore) -> None:
-        self._sem: asyncio.Semaphore | None = sem
+        self._sem = sem
+        self._held = True
 
     def release(self) -> None:
-        if self._sem is not None:
+        if self._held:
+            self._held = False
             self._sem.release()
-            self._sem = None
+
+    async def reacquire(self) -> None:
+        if not self._held:
+            await self._sem.acquire()
+            self._held = True
 
 
 @dataclass
@@ -286,6 +303,8 @@ class _Record:
     exists: bool = False
     fresh: bool = True
     files: dict[str, str] = field(default_factory=dict)
+    #: The provider answered this run (what fails afterwards is a download or the disk).
+    responded: bool = False
 
     def finish(self, item: Item, status: str, **fields: Any) -> None:
         if self.journal is None or not (self.exists or status == OK):

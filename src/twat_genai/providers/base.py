@@ -38,12 +38,24 @@ class Capabilities:
     fields: frozenset[str] = frozenset()
 
 
+#: Keys that place a recorded handle within one item: the split ``part`` and the ``stage``.
+_PLACE = ("part", "stage")
+
+
+def handle_for(recorded: list[dict[str, Any]], place: dict[str, Any]) -> dict[str, Any] | None:
+    """The one recorded handle at ``place`` (its ``part``/``stage``); None if none or several."""
+    found = [h for h in recorded if all(h.get(k) == place.get(k) for k in _PLACE)]
+    return found[0] if len(found) == 1 else None
+
+
 @dataclass
 class CallContext:
     """Per-call hooks the core gives a provider.
 
     ``on_submitted`` receives a resumable handle (JSON-able) as soon as a billable job exists,
-    so the journal can re-attach after a crash; ``resume`` is such a handle from a previous run.
+    so the journal can re-attach after a crash. ``recorded`` holds every handle an earlier run
+    recorded for this item, each marked with where it belongs (``part`` of a split request,
+    ``stage`` of a multi-job operation); ``resume`` is the one for this call, if any.
     """
 
     on_submitted: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
@@ -53,10 +65,18 @@ class CallContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Output files an interrupted attempt at this job already named (file key -> path).
     files: dict[str, str] = field(default_factory=dict)
+    recorded: list[dict[str, Any]] = field(default_factory=list)
+    #: Where this call sits in its item (``part``, ``stage``): added to every handle it records.
+    place: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def reattaching(cls, recorded: list[dict[str, Any]], **hooks: Any) -> CallContext:
+        """The context of an item whose earlier run recorded ``recorded``."""
+        return cls(resume=handle_for(recorded, {}), recorded=list(recorded), **hooks)
 
     async def submitted(self, handle: dict[str, Any]) -> None:
         if self.on_submitted is not None:
-            result = self.on_submitted(handle)
+            result = self.on_submitted({**handle, **self.place})
             if result is not None:
                 await result
 
@@ -64,20 +84,35 @@ class CallContext:
         if self.on_event is not None:
             self.on_event(name, data)
 
+    def _at(
+        self, on_event: Callable[[str, dict[str, Any]], None] | None, **place: Any
+    ) -> CallContext:
+        where = {**self.place, **place}
+        return CallContext(
+            on_submitted=self.on_submitted,
+            resume=handle_for(self.recorded, where),
+            on_event=on_event,
+            deadline=self.deadline,
+            extra=self.extra,
+            files=self.files,
+            recorded=self.recorded,
+            place=where,
+        )
+
+    def stage(self, name: str) -> CallContext:
+        """The context of a further job of the same call (a GenFill pass after an expand): its
+        handle is recorded under ``stage`` and re-attached from there."""
+        return self._at(self.on_event, stage=name)
+
     def split(self, count: int) -> list[CallContext]:
         """Contexts for the ``count`` calls one request was split into (``n`` above the
-        provider's maximum). Each records its part index in its handle and re-attaches to its
-        own part's job (``resume = {"parts": [handle, ...]}``); ``remote_done`` reaches this
-        context once, when every part has sent it."""
+        provider's maximum). Each records its ``part`` in its handles and re-attaches to its own
+        part's job; ``remote_done`` reaches this context once, when every part has sent it."""
         if count <= 1:
             return [self]
-        recorded = {h.get("part"): h for h in (self.resume or {}).get("parts", [])}
         finished: set[int] = set()
 
         def for_part(i: int) -> CallContext:
-            async def submitted(handle: dict[str, Any]) -> None:
-                await self.submitted({**handle, "part": i})
-
             def event(name: str, data: dict[str, Any]) -> None:
                 if name == "remote_done":
                     finished.add(i)
@@ -85,14 +120,7 @@ class CallContext:
                         return
                 self.event(name, **data)
 
-            return CallContext(
-                on_submitted=submitted,
-                resume=recorded.get(i),
-                on_event=event,
-                deadline=self.deadline,
-                extra=self.extra,
-                files=self.files,
-            )
+            return self._at(event, part=i)
 
         return [for_part(i) for i in range(count)]
 

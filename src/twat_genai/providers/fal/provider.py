@@ -204,7 +204,7 @@ class FalProvider(Provider):
             }
             if request.negative_prompt:
                 genfill_args["negative_prompt"] = request.negative_prompt
-            filled = await self._job(BY_OPERATION["genfill"], genfill_args, CallContext())
+            filled = await self._job(BY_OPERATION["genfill"], genfill_args, ctx.stage("genfill"))
         except ProviderError as exc:
             expanded.warnings.append(f"GenFill border pass failed, kept the expanded image: {exc}")
             return expanded
