@@ -6,11 +6,16 @@ import asyncio
 import hashlib
 import io
 import json
+import os
+import stat
 import struct
+import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -123,7 +128,8 @@ def test_write_png_with_sidecar(tmp_path: Path) -> None:
     assert info["embedded_parameters"] is True
     assert info["content_credentials"] is False
     assert info["sha256"] == hashlib.sha256(media.read_bytes()).hexdigest()
-    embedded = Image.open(media).info["parameters"]
+    with Image.open(media) as image:
+        embedded = image.info["parameters"]
     assert isinstance(embedded, str)
     assert json.loads(embedded) == {
         "prompt": "a cat",
@@ -291,7 +297,8 @@ def test_stream_commit(tmp_path: Path) -> None:
     assert (info["width"], info["height"]) == (40, 30)
     assert info["embedded_parameters"] is True
     assert info["bytes"] == media.stat().st_size
-    assert Image.open(media).size == (40, 30)
+    with Image.open(media) as image:
+        assert image.size == (40, 30)
 
 
 def test_stream_video(tmp_path: Path) -> None:
@@ -369,3 +376,315 @@ def test_check_writable_leaves_no_trace_and_names_the_problem(tmp_path: Path) ->
     with pytest.raises(UsageError, match=r"cannot write to .* choose another --output_dir"):
         check_writable(tmp_path / "ok" / ("x" * 300))  # a name no file system accepts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+# ------------------------------------------------------------------ the umask
+
+
+def _umask_must_not_change(mask: int) -> int:
+    raise AssertionError(f"os.umask({mask:#o}) changed the process umask (other threads race)")
+
+
+def test_the_umask_is_read_without_changing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nUmask:\t0027\nState:\tR (running)\n")
+    monkeypatch.setattr(writer_mod, "_PROC_STATUS", status, raising=False)
+    monkeypatch.setattr(os, "umask", _umask_must_not_change)
+    assert writer_mod._file_mode() == 0o640
+
+
+@pytest.mark.parametrize("status_text", [None, "Name:\tpython\nState:\tR (running)\n"])
+def test_without_a_umask_line_the_umask_is_read_by_setting_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status_text: str | None
+) -> None:
+    """No /proc (macOS, Windows) or a kernel older than 4.7: the portable fallback."""
+    status = tmp_path / "status"
+    if status_text is not None:
+        status.write_text(status_text)
+    monkeypatch.setattr(writer_mod, "_PROC_STATUS", status)
+    before = os.umask(0o077)
+    try:
+        assert writer_mod._file_mode() == 0o600
+        assert os.umask(before) == 0o077  # left as it was
+    finally:
+        os.umask(before)
+
+
+# ------------------------------------------------------------------ check_writable races
+
+
+def test_check_writable_accepts_and_keeps_a_folder_another_run_makes_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twat_genai.core.writer import check_writable
+
+    target = tmp_path / "a" / "b" / "c"
+    real_mkdir = Path.mkdir
+    raced: list[Path] = []
+
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self == tmp_path / "a" and not raced:
+            # Another run, between our existence probe and our mkdir, makes a/b for itself.
+            raced.append(self)
+            (tmp_path / "a" / "b").mkdir(parents=True)
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    check_writable(target)  # no "File exists"
+    assert raced
+    # Ours (c) is gone; the other run's folders stay.
+    assert (tmp_path / "a" / "b").is_dir()
+    assert list((tmp_path / "a" / "b").iterdir()) == []
+
+
+# ------------------------------------------------------------------ commit vs abort
+
+
+class _TellingLock:
+    """A lock that says when a thread has to wait for it."""
+
+    def __init__(self, on_wait: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._on_wait = on_wait
+
+    def __enter__(self) -> _TellingLock:
+        if not self._lock.acquire(blocking=False):
+            self._on_wait.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+
+def _whole(listing: list[str]) -> bool:
+    """A file with its sidecar, or nothing (no temporary file either)."""
+    if listing == []:
+        return True
+    if len(listing) != 2 or any(name.startswith(".") for name in listing):
+        return False
+    media, sidecar = sorted(listing, key=lambda n: n.endswith(".json"))
+    return sidecar == Path(media).with_suffix(".json").name
+
+
+@pytest.mark.parametrize("held_in", ["naming", "sidecar"])
+def test_a_cancelled_commit_and_the_abort_on_exit_leave_a_whole_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_in: str
+) -> None:
+    """The awaiting task is cancelled while ``commit_async`` runs in its thread; the ``with``
+    exit aborts meanwhile. Whenever the abort returns, the folder holds a whole result."""
+    w = OutputWriter(tmp_path, clock=_clock)
+    in_commit, release, abort_waits_or_returned = (threading.Event() for _ in range(3))
+
+    def held(method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            in_commit.set()
+            release.wait()
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    if held_in == "naming":  # before the rename
+        monkeypatch.setattr(w, "name_for", held(w.name_for))
+    else:  # after the rename, before the sidecar
+        monkeypatch.setattr(w, "_write_sidecar", held(w._write_sidecar))
+    at_abort_return: list[list[str]] = []
+
+    async def download() -> None:
+        try:
+            with w.write_stream() as stream:
+                # raising=False: an unfixed writer has no lock to watch, and then the abort
+                # returns at once (and the test sees what it left).
+                monkeypatch.setattr(
+                    stream, "_lock", _TellingLock(abort_waits_or_returned), raising=False
+                )
+                stream.write(_png())
+                await stream.commit_async(ident="c", metadata=_meta())
+        finally:
+            at_abort_return.append(_listing(tmp_path))
+            abort_waits_or_returned.set()
+
+    def release_the_commit_once_the_abort_is_in() -> None:
+        abort_waits_or_returned.wait()
+        release.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(download())
+        await asyncio.to_thread(in_commit.wait)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    helper = threading.Thread(target=release_the_commit_once_the_abort_is_in)
+    helper.start()
+    try:
+        asyncio.run(main())  # also waits for the commit's worker thread
+    finally:
+        release.set()
+        helper.join()
+    assert _whole(at_abort_return[0]), at_abort_return
+    assert _whole(_listing(tmp_path)), _listing(tmp_path)
+    # The commit went through (the abort found it done), with its sidecar.
+    assert len(_listing(tmp_path)) == 2
+
+
+def test_abort_from_another_thread_waits_for_a_running_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = OutputWriter(tmp_path, clock=_clock)
+    in_commit, release, abort_waits_or_returned = (threading.Event() for _ in range(3))
+    real_sidecar = w._write_sidecar
+
+    def sidecar_on_release(*args: Any, **kwargs: Any) -> Path:
+        in_commit.set()
+        release.wait()
+        return real_sidecar(*args, **kwargs)
+
+    monkeypatch.setattr(w, "_write_sidecar", sidecar_on_release)
+    stream = w.write_stream()
+    monkeypatch.setattr(stream, "_lock", _TellingLock(abort_waits_or_returned), raising=False)
+    stream.write(_mp4())
+    at_abort_return: list[list[str]] = []
+
+    def abort() -> None:
+        stream.abort()
+        at_abort_return.append(_listing(tmp_path))
+        abort_waits_or_returned.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        committed = pool.submit(stream.commit, ident="v", metadata={})
+        in_commit.wait()
+        aborted = pool.submit(abort)
+        abort_waits_or_returned.wait()
+        release.set()
+        media, side = committed.result()
+        aborted.result()
+    assert at_abort_return == [sorted([media.name, side.name])]
+    assert _listing(tmp_path) == sorted([media.name, side.name])
+
+
+# ------------------------------------------------------------------ durability
+
+
+def _record_directory_syncs(
+    monkeypatch: pytest.MonkeyPatch, directory: Path
+) -> tuple[list[list[str]], list[int]]:
+    """Wrap os.fsync: for each fsync of ``directory`` itself, what it then held."""
+    real_fsync = os.fsync
+    here = directory.stat()
+    synced: list[list[str]] = []
+    all_calls: list[int] = []
+
+    def fsync(fd: int) -> None:
+        all_calls.append(fd)
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino):
+            synced.append(_listing(directory))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced, all_calls
+
+
+def test_fsync_makes_the_new_names_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced, _ = _record_directory_syncs(monkeypatch, tmp_path)
+    media, side = OutputWriter(tmp_path, clock=_clock, fsync=True).write(
+        _png(), ident="d", metadata=_meta()
+    )
+    # The folder is synced once the media file has its final name, and again for the sidecar.
+    assert [media.name] in synced
+    assert sorted([media.name, side.name]) in synced
+    assert synced[-1] == sorted([media.name, side.name])
+
+
+def test_without_fsync_nothing_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced, calls = _record_directory_syncs(monkeypatch, tmp_path)
+    OutputWriter(tmp_path, clock=_clock).write(_png(), ident="d", metadata=_meta())
+    assert (synced, calls) == ([], [])
+
+
+def test_a_folder_that_cannot_be_opened_is_not_synced_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows cannot open a directory: the write still succeeds (files are still synced)."""
+    real_open = os.open
+
+    def no_directories(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).is_dir():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_directories)
+    synced, calls = _record_directory_syncs(monkeypatch, tmp_path)
+    media, side = OutputWriter(tmp_path, clock=_clock, fsync=True).write(
+        _png(), ident="d", metadata=_meta()
+    )
+    assert media.exists()
+    assert side.exists()
+    assert synced == []
+    assert calls  # the files themselves were
+
+
+# ------------------------------------------------------------------ leftovers of killed runs
+
+
+def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    long_ago = time.time() - 11 * 60
+    stale = [
+        ".download.tmp-abcd1234",  # a streamed download
+        "..download.tmp-abcd1234.tmp-zz99_y88",  # its parameters being embedded
+        ".20250102-030405-abcdef12.png.tmp-x1y2z3_4",  # an atomic write of a media file
+        ".cat_20250102-030405-req-u9-genfill-2.json.tmp-00000000",  # ... and of a sidecar
+    ]
+    foreign = [
+        "notes.txt",
+        ".bashrc",
+        ".cache.tmp-abcd1234",  # someone else's temporary file
+        "photo.png.tmp-abcd1234",
+        ".download.tmp-abcd1234.part",
+        ".download.tmp-abc",
+    ]
+    for name in stale + foreign:
+        (tmp_path / name).write_bytes(b"x" * 10)
+        os.utime(tmp_path / name, (long_ago, long_ago))
+    fresh = ".download.tmp-fresh123"  # a live download elsewhere: written just now
+    (tmp_path / fresh).write_bytes(b"partial")
+    folder = tmp_path / ".download.tmp-folder12"  # not a file
+    folder.mkdir()
+    os.utime(folder, (long_ago, long_ago))
+    nested = tmp_path / "sub" / ".download.tmp-abcd1234"  # not this folder
+    nested.parent.mkdir()
+    nested.write_bytes(b"x")
+    os.utime(nested, (long_ago, long_ago))
+    link = tmp_path / ".download.tmp-link1234"
+    link.symlink_to(tmp_path / "notes.txt")
+    os.utime(link, (long_ago, long_ago), follow_symlinks=False)
+
+    media, side = OutputWriter(tmp_path, clock=_clock).write(_png(), ident="n", metadata={})
+
+    assert _listing(tmp_path) == sorted(
+        [*foreign, fresh, folder.name, "sub", link.name, media.name, side.name]
+    )
+    assert nested.exists()
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_stale_temporary_files_are_looked_for_when_the_folder_is_first_used(
+    tmp_path: Path,
+) -> None:
+    w = OutputWriter(tmp_path, clock=_clock)
+    leftover = tmp_path / ".download.tmp-abcd1234"
+    leftover.write_bytes(b"x")
+    long_ago = time.time() - 3600
+    os.utime(leftover, (long_ago, long_ago))
+    with w.write_stream() as stream:  # a download starting, not only a finished write
+        assert not leftover.exists()
+        stream.write(_mp4())
+        stream.commit(ident="v", metadata={})

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -45,13 +47,43 @@ _HEAD_BYTES = 256 * 1024
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
+#: Temporary files: ``.download.tmp-XXXXXXXX`` for a stream, ``.{final name}.tmp-XXXXXXXX`` for
+#: an atomic write (the final name being one this writer hands out, or a stream's temp file).
+_TMP_MARK = ".tmp-"
+_DOWNLOAD_PREFIX = f".download{_TMP_MARK}"
+_RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts after the prefix
+_OWN_TEMP = re.compile(
+    rf"\.(?:download|\.download\.tmp-{_RANDOM}|[A-Za-z0-9._-]*\d{{8}}-\d{{6}}-[A-Za-z0-9._-]+)"
+    rf"\.tmp-{_RANDOM}"
+)
+#: A temporary file untouched for this long belongs to a killed run (a live download keeps
+#: writing, so its modification time stays fresh).
+STALE_TEMP_SECONDS = 10 * 60
+
+
+_PROC_STATUS = Path("/proc/self/status")
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where the system tells it (Linux 4.7+:
+    ``Umask:`` in ``/proc/self/status``). Elsewhere it is set and restored, which briefly
+    makes it 0 for every thread: the only portable way to read it."""
+    try:
+        with _PROC_STATUS.open(encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def _file_mode() -> int:
     """What a plain ``open(path, "w")`` would give: 0o666 less the process umask. Temporary
     files are created 0o600, and outputs must not stay private just because of that."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_current_umask()
 
 
 _FILE_MODE = _file_mode()
@@ -132,9 +164,30 @@ def embedded_subset(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool) -> None:
-    """Write beside ``path`` under a hidden temporary name, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+#: Errors from fsync on a directory that mean "not supported here", not "the data is lost".
+_DIR_FSYNC_UNSUPPORTED = {errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable (POSIX: fsync the directory itself). Skipped
+    silently where a directory cannot be opened or synced (Windows, some file systems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _DIR_FSYNC_UNSUPPORTED:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool, sync_dir: bool = True) -> None:
+    """Write beside ``path`` under a hidden temporary name, then rename over it. With ``fsync``
+    the data and (unless ``sync_dir`` is false) the new directory entry are made durable."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_TMP_MARK}")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -147,6 +200,8 @@ def _atomic_write_bytes(path: Path, data: bytes, *, fsync: bool) -> None:
         with contextlib.suppress(OSError):
             Path(tmp).unlink()
         raise
+    if fsync and sync_dir:
+        _fsync_dir(path.parent)
 
 
 def check_writable(directory: Path | str) -> None:
@@ -162,9 +217,14 @@ def check_writable(directory: Path | str) -> None:
     if not probe.is_dir():
         where = "is" if probe == path else f"is under {probe}, which is"
         raise UsageError(f"output folder {path} {where} not a folder: choose another --output_dir")
+    created: list[Path] = []  # only these are removed: a folder another run made stays
     try:
         for folder in reversed(missing):
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:  # made meanwhile by another run (a file fails just below)
+                continue
+            created.append(folder)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
@@ -173,9 +233,34 @@ def check_writable(directory: Path | str) -> None:
             f"cannot write to {path} ({reason}): choose another --output_dir"
         ) from None
     finally:
-        for folder in missing:  # deepest first
+        for folder in reversed(created):  # deepest first
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def remove_stale_temps(directory: Path, *, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the writer's own temporary files in ``directory`` (not below) not modified for
+    ``older_than`` seconds: leftovers of a killed run, possibly gigabytes. Nothing else is
+    touched: only regular files named like this module's temporary files. Returns what went."""
+    limit = time.time() - older_than
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _OWN_TEMP.fullmatch(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if entry.stat(follow_symlinks=False).st_mtime >= limit:
+                continue
+            Path(entry.path).unlink()
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 class OutputWriter:
@@ -203,6 +288,7 @@ class OutputWriter:
         self.fsync = fsync
         self._lock = threading.Lock()
         self._reserved: set[str] = set()
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"OutputWriter({str(self.output_dir)!r}, prefix={self.prefix!r})"
@@ -210,8 +296,13 @@ class OutputWriter:
     # ------------------------------------------------------------------ naming
 
     def target_dir(self) -> Path:
-        """The output directory, created (with parents) on first use."""
+        """The output directory, created (with parents) on first use; the first use also removes
+        this writer's temporary files left there by a killed run (see :func:`remove_stale_temps`)."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            sweep, self._swept = not self._swept, True
+        if sweep:
+            remove_stale_temps(self.output_dir)
         return self.output_dir
 
     def _timestamp(self) -> str:
@@ -342,8 +433,12 @@ class OutputWriter:
     def _write_sidecar(
         self, media: Path, metadata: Mapping[str, Any], info: dict[str, Any]
     ) -> Path:
+        """Write ``media``'s sidecar; with ``fsync`` the media's new name is made durable first.
+        On any failure the media file is removed (nothing claims a file that is not there)."""
         sidecar = media.with_suffix(".json")
         try:
+            if self.fsync:
+                _fsync_dir(media.parent)
             record = _plain({**dict(metadata), "file": info})
             text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
             _atomic_write_bytes(sidecar, text.encode("utf-8"), fsync=self.fsync)
@@ -403,29 +498,35 @@ class StreamingFile:
 
     Parameters are embedded into streamed images up to :data:`EMBED_MAX_BYTES` (the file is read
     back, stamped and rewritten before it gets its final name); larger files keep only the sidecar.
+
+    ``write``, ``commit`` and ``abort`` exclude each other: an ``abort`` arriving while a commit
+    runs in a worker thread (the awaiting task was cancelled) waits for it, then finds the stream
+    done. The result is always whole: a file with its sidecar, or nothing.
     """
 
     def __init__(self, writer: OutputWriter) -> None:
         self._writer = writer
         directory = writer.target_dir()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".download.tmp-")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=_DOWNLOAD_PREFIX)
         self.temp_path = Path(tmp)
         self._fh: IO[bytes] | None = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._head = bytearray()
         self.bytes_written = 0
         self._done = False
+        self._lock = threading.Lock()
 
     def write(self, chunk: bytes) -> int:
         """Append a chunk; returns its length."""
-        if self._fh is None:
-            raise ValueError("stream is already committed or aborted")
-        self._fh.write(chunk)
-        self._hash.update(chunk)
-        if len(self._head) < _HEAD_BYTES:
-            self._head += chunk[: _HEAD_BYTES - len(self._head)]
-        self.bytes_written += len(chunk)
-        return len(chunk)
+        with self._lock:
+            if self._fh is None:
+                raise ValueError("stream is already committed or aborted")
+            self._fh.write(chunk)
+            self._hash.update(chunk)
+            if len(self._head) < _HEAD_BYTES:
+                self._head += chunk[: _HEAD_BYTES - len(self._head)]
+            self.bytes_written += len(chunk)
+            return len(chunk)
 
     async def write_async(self, chunk: bytes) -> int:
         """:meth:`write` in a worker thread."""
@@ -449,6 +550,26 @@ class StreamingFile:
         """Give the download its final name and write its sidecar; (media, sidecar) paths.
 
         ``path`` (from :meth:`OutputWriter.plan`) is used as the final name when given."""
+        with self._lock:
+            return self._commit(
+                ident=ident,
+                metadata=metadata,
+                role=role,
+                index=index,
+                content_type=content_type,
+                path=path,
+            )
+
+    def _commit(
+        self,
+        *,
+        ident: str,
+        metadata: Mapping[str, Any],
+        role: str,
+        index: int | None,
+        content_type: str | None,
+        path: Path | None,
+    ) -> tuple[Path, Path]:
         if self._fh is None:
             raise ValueError("stream is already committed or aborted")
         writer = self._writer
@@ -469,8 +590,10 @@ class StreamingFile:
                 credentials = has_content_credentials(data) if small else False
                 if small and writer.embed and not credentials:
                     stamped = embed_parameters(data, embedded_subset(metadata))
-                    if stamped != data:
-                        _atomic_write_bytes(self.temp_path, stamped, fsync=writer.fsync)
+                    if stamped != data:  # still a temporary name: no directory sync yet
+                        _atomic_write_bytes(
+                            self.temp_path, stamped, fsync=writer.fsync, sync_dir=False
+                        )
                         data, embedded = stamped, True
                         size, digest = len(data), hashlib.sha256(data).hexdigest()
                 dims = _dims(data, mime)
@@ -483,7 +606,7 @@ class StreamingFile:
             self.temp_path.chmod(_FILE_MODE)
             self.temp_path.replace(media)
         except BaseException:
-            self.abort()
+            self._discard()
             raise
         self._done = True
         info = _file_info(
@@ -520,7 +643,14 @@ class StreamingFile:
         )
 
     def abort(self) -> None:
-        """Drop the partial download (the directory, if just created, stays: removing it races)."""
+        """Drop the partial download (the directory, if just created, stays: removing it races).
+
+        Waits for a commit running in another thread; after a finished commit it does nothing."""
+        with self._lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        """:meth:`abort` with the lock held."""
         if self._done:
             return
         self._done = True
@@ -540,5 +670,4 @@ class StreamingFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self._done:
-            self.abort()
+        self.abort()  # under the lock: waits for a commit still running in another thread
