@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -106,3 +107,76 @@ def test_context_variables_set_by_the_caller_are_visible_inside(
 
     assert caller(call) == "req-7"
     assert REQUEST_ID.get() == "unset"
+
+
+def test_ctrl_c_while_waiting_cancels_the_job_and_reaches_the_caller() -> None:
+    """Ctrl-C in a notebook cell blocked in run_sync: the job is cancelled (its ``finally``
+    runs), its thread is waited for, and the KeyboardInterrupt reaches the cell."""
+    # Python runs signal handlers in the main thread: the caller must be it.
+    assert threading.current_thread() is threading.main_thread()
+    caller = threading.get_ident()
+    started, cell_done = threading.Event(), threading.Event()
+    seen: list[str] = []
+    inner: dict[str, Any] = {}
+
+    async def waits_forever() -> None:
+        inner["loop"], inner["thread"] = asyncio.get_running_loop(), threading.current_thread()
+        inner["never"] = never = asyncio.Event()
+        started.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("returned")  # only through the safety net below
+
+    def press_ctrl_c() -> None:
+        started.wait()
+        signal.pthread_kill(caller, signal.SIGINT)
+        # Safety net for a run_sync that keeps waiting after Ctrl-C: end the job, so the test
+        # fails (the job returned instead of being cancelled) rather than hangs.
+        if not cell_done.wait(30):
+            inner["loop"].call_soon_threadsafe(inner["never"].set)
+
+    async def cell() -> None:
+        # Ctrl-C raises KeyboardInterrupt, as in Jupyter (asyncio.run's own handler would only
+        # cancel this task, which cannot run while run_sync blocks it).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run_sync(waits_forever)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            cell_done.set()
+
+    helper = threading.Thread(target=press_ctrl_c)
+    helper.start()
+    try:
+        asyncio.run(cell())
+    finally:
+        cell_done.set()
+        helper.join()
+    assert seen == ["cancelled"]
+    assert not inner["thread"].is_alive()  # waited for before the interrupt was re-raised
+    assert inner["loop"].is_closed()
+
+
+def test_an_interruption_before_the_job_starts_means_it_never_starts() -> None:
+    """The caller is interrupted before the worker has begun: the job is not run at all (and a
+    coroutine object is closed, not left un-awaited)."""
+    from twat_genai.core.sync import _Worker
+
+    ran: list[str] = []
+
+    async def job() -> None:
+        ran.append("ran")
+
+    coroutine = job()
+    work = _Worker(coroutine)
+    assert work.cancel() is False  # nothing to wait for
+    work.run()  # the worker thread, starting late
+    assert work.finished.is_set()
+    with pytest.raises(asyncio.CancelledError):
+        work.outcome()
+    assert ran == []
+    assert coroutine.cr_frame is None  # closed
