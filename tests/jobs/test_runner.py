@@ -535,3 +535,10 @@ def test_an_unreadable_journal_is_one_clear_error(
         )
         assert code == 2 and stdout == ""
         assert "cannot be read" in err and "remove it" in err and "Traceback" not in err
+    # --fresh means "forget the journal": an unreadable one is replaced.
+    code, stdout, err = run_cli(
+        "text", "--prompts", "x", "--output_dir", str(out), "--sandbox", "--fresh"
+    )
+    assert code == 0 and len(stdout.split()) == 1, err
+    with Journal.for_output(out) as journal:
+        assert [e.state for e in journal.entries()] == ["ok"]

@@ -243,9 +243,14 @@ class Journal:
         )
 
     def reset(self) -> None:
-        """Forget every item (``--fresh``)."""
+        """Forget every item (``--fresh``); a journal that cannot be read is removed."""
         with self._lock:
-            db = self._conn(create=False)
+            try:
+                db = self._conn(create=False)
+            except UsageError:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                return
             if db is not None:
                 db.execute("DELETE FROM items")
 
