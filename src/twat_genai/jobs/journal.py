@@ -118,8 +118,8 @@ class Journal:
             except sqlite3.DatabaseError as exc:
                 db.close()
                 raise UsageError(
-                    f"the batch journal {self.path} cannot be read ({exc}): remove it, and the "
-                    "next run starts the folder's journal afresh"
+                    f"the batch journal {self.path} cannot be read ({exc}): run with --fresh "
+                    "(or remove it) to start the folder's journal afresh"
                 ) from exc
             self._db = db
         return self._db
