@@ -31,7 +31,7 @@ from twat_genai.core.errors import (
 )
 from twat_genai.transport._httpx import httpx
 from twat_genai.transport.limits import AdaptiveLimiter
-from twat_genai.transport.redact import redact
+from twat_genai.transport.redact import SECRET_HEADERS, redact
 from twat_genai.transport.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("twat_genai.http")
@@ -76,6 +76,10 @@ def default_error_info(status: int, body: Any, text: str) -> ErrorInfo:
         if isinstance(error, str):
             return ErrorInfo(error)
     return ErrorInfo(text[:300] or f"HTTP {status}")
+
+
+#: Key headers httpx keeps when a redirect leads to another host (it drops Authorization only).
+_UNSTRIPPED = SECRET_HEADERS - {"authorization"}
 
 
 @functools.cache
@@ -132,7 +136,9 @@ class HttpClient:
                 timeout=self._timeout,
                 transport=self._transport,
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                follow_redirects=True,
+                # httpx drops only Authorization on a redirect to another host; a client that
+                # carries any other key header (x-goog-api-key) must not follow redirects.
+                follow_redirects=not any(k.lower() in _UNSTRIPPED for k in self._headers),
                 verify=_ssl_context(),
             )
         return self._client
@@ -156,12 +162,15 @@ class HttpClient:
         retry: RetryMode = "always",
         ok: Callable[[int], bool] | None = None,
         timeout: httpx.Timeout | float | None = None,
+        safe_if: Callable[[httpx.Response], bool] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request and return the response, or raise a mapped ProviderError.
 
         ``retry="safe"`` is for calls that may create a billable job: only failures where the
-        request surely did not start a job (connection refused, 429, 503) are retried.
+        request surely did not start a job (connection refused, 429, 503) are retried, and of
+        those answers only the ones ``safe_if`` accepts (a provider knows its own signs that a
+        request reached a job queue).
         """
         url = self.url(path)
         policy = self.retry
@@ -192,7 +201,11 @@ class HttpClient:
                 if response.status_code == 429:
                     self.limiter.on_rate_limited()
                 may_retry = response.status_code in policy.statuses and (
-                    retry == "always" or response.status_code in (429, 503)
+                    retry == "always"
+                    or (
+                        response.status_code in (429, 503)
+                        and (safe_if is None or safe_if(response))
+                    )
                 )
             attempt += 1
             delay = (

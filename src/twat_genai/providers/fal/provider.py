@@ -58,7 +58,7 @@ class FalProvider(Provider):
 
     def __init__(self, *, job_timeout: float | None = 1800.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.queue = FalQueue(self.http, fal_urls(self.base_url))
+        self.queue = FalQueue(self.http, fal_urls(self.base_url), fetcher=self.fetcher)
         self.job_timeout = job_timeout
         self._uploads: dict[str, asyncio.Task[str]] = {}
 

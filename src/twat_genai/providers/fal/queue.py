@@ -88,12 +88,15 @@ class FalQueue:
         http: HttpClient,
         urls: dict[str, str],
         *,
+        fetcher: HttpClient | None = None,
         use_stream: bool = True,
         poll_initial: float = 0.25,
         poll_max: float = 4.0,
         stream_idle: float = 30.0,
     ) -> None:
         self.http = http
+        #: The key-less client, for URLs on other hosts (signed upload targets).
+        self.fetcher = fetcher or HttpClient(http.provider)
         self.urls = urls
         self.use_stream = use_stream
         # [uncertain] fal's heartbeat interval on the status stream is not documented (the
@@ -106,8 +109,13 @@ class FalQueue:
 
     async def submit(self, endpoint: str, arguments: dict[str, Any]) -> FalJob:
         # Submit may create a billable job: retried only when it surely did not reach a queue.
+        # A 503 that carries x-fal-request-id came from fal's queue or a runner (fal_client
+        # retries only answers without one): that request may already be a job.
         data = await self.http.post_json(
-            f"{self.urls['queue']}/{endpoint}", arguments, retry="safe"
+            f"{self.urls['queue']}/{endpoint}",
+            arguments,
+            retry="safe",
+            safe_if=lambda r: r.status_code == 429 or "x-fal-request-id" not in r.headers,
         )
         try:
             return FalJob(
@@ -270,7 +278,8 @@ class FalQueue:
             {"file_name": file_name, "content_type": content_type},
             params={"storage_type": "gcs"},
         )
-        await self.http.request(
+        # A signed storage URL on another host: never with the fal key (PROTOCOLS §1.6.C).
+        await self.fetcher.request(
             "PUT", str(init["upload_url"]), content=data, headers={"Content-Type": content_type}
         )
         return str(init["file_url"])
