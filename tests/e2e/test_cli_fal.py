@@ -751,3 +751,14 @@ def test_unwritable_output_folder_fails_before_anything_is_paid(run_cli, request
 def test_counts_below_one_are_usage_errors(run_cli, flag):
     code, _, err = run_cli("text", "--prompts", "x", flag, "0")
     assert code == 2 and "must be at least 1, got 0" in err
+
+
+def test_upscale_options_set_to_zero_reach_fal(run_cli, requests_log, make_image, tmp_path):
+    photo = make_image(tmp_path / "photo.jpg", (256, 192))
+    code, _, err = run_cli(
+        "upscale", "--input_image", str(photo), "--tool", "clarity", "--prompts", "sharp",
+        "--clarity_creativity", "0", "--clarity_resemblance", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/clarity-upscaler")
+    assert args["creativity"] == 0 and args["resemblance"] == 0  # not replaced by the defaults

@@ -228,7 +228,7 @@ class TwatGenAiCLI:
         if op in ("image", "canny", "depth"):
             kwargs["image_config"] = ImageToImageConfig(input_image=inp, strength=strength)
         elif op == "upscale":
-            options = {k: v for k, v in tool_options.items() if v not in (None, False)}
+            options = {k: v for k, v in tool_options.items() if v is not None and v is not False}
             kwargs["upscale_config"] = _validated(
                 UpscaleConfig,
                 {
