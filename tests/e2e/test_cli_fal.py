@@ -762,3 +762,16 @@ def test_upscale_options_set_to_zero_reach_fal(run_cli, requests_log, make_image
     assert code == 0, err
     [args] = submits(requests_log(), "fal-ai/clarity-upscaler")
     assert args["creativity"] == 0 and args["resemblance"] == 0  # not replaced by the defaults
+
+
+@pytest.mark.parametrize("tool", ["bria", "flux"])
+def test_outpaint_without_a_prompt_fails_before_anything_is_paid(
+    run_cli, requests_log, make_image, tmp_path, tool
+):
+    image = make_image(tmp_path / "in.png", (128, 128))
+    code, out, err = run_cli(
+        "outpaint", "--input_image", str(image), "--target_width", "256",
+        "--target_height", "256", "--tool", tool,
+    )  # fmt: skip
+    assert code == 2 and out == "" and "a prompt is required" in err
+    assert not [e for e in requests_log() if e["method"] in ("POST", "PUT")]

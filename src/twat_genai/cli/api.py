@@ -152,7 +152,14 @@ class TwatGenAiCLI:
     def _command(
         self, model: ModelTypes, prompts: str | list[str] | None, **kw: Any
     ) -> list[ImageResult]:
-        required = model.operation in ("text", "image", "canny", "depth")
+        required = model.operation in (
+            "text",
+            "image",
+            "canny",
+            "depth",
+            "outpaint",
+            "outpaint_flux",
+        )
         items = prompt_list(prompts, limit=self.expand_limit, required=required)
         return self._results(run_sync(lambda: self._abatch(model, items, **kw)))
 
