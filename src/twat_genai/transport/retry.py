@@ -8,6 +8,7 @@ Attempts and total waiting time are both bounded.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,24 +40,35 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1)
 
 
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """``text`` as a number of seconds (``scale`` converts milliseconds), never negative;
+    None when it is not a finite number (``nan`` or ``inf`` would disable the wait)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return max(value * scale, 0.0)
+
+
 def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
-    """Seconds the server asked us to wait, or None when it did not say."""
+    """Seconds the server asked us to wait, or None when it did not say (or said nonsense)."""
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        seconds = _seconds(value, 1 / 1000.0)
+        if seconds is not None:
+            return seconds
     value = headers.get("retry-after")
     if value:
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds
         try:
-            return max(float(value), 0.0)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-                return max(when.timestamp() - time.time(), 0.0)
-            except (TypeError, ValueError):
-                pass
+            when = parsedate_to_datetime(value)
+            return max(when.timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            pass
     return _google_retry_delay(body)
 
 
@@ -71,8 +83,5 @@ def _google_retry_delay(body: Any) -> float | None:
     for item in details:
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
             delay = str(item.get("retryDelay", ""))
-            try:
-                return float(delay.rstrip("s"))
-            except ValueError:
-                return None
+            return _seconds(delay.strip().removesuffix("s"))
     return None
