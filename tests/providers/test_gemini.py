@@ -431,3 +431,41 @@ def test_mask_is_warned_about(
     response = asyncio.run(run())
     assert any("does not take a mask" in w for w in sidecar(response.files[0].path)["warnings"])
     assert len(_parts(calls(gemini_env, "gemini")[0])) == 2  # the mask is not sent
+
+
+def _generate_with_options(options: dict[str, Any]) -> None:
+    request = ImageGenerationRequest(prompt="a lighthouse", model="pro3", options=options)
+
+    async def run() -> Any:
+        from twat_genai.providers.base import CallContext
+
+        async with GeminiProvider() as provider:
+            return await provider.generate(request, CallContext())
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("options", "image_config"),
+    [
+        ({"aspect_ratio": "16:9"}, {"aspectRatio": "16:9"}),
+        ({"aspectRatio": "9:16"}, {"aspectRatio": "9:16"}),
+        ({"image_size": "2K", "imageSize": "4K"}, {"imageSize": "2K"}),
+        ({"imageSize": "4K"}, {"imageSize": "4K"}),
+        (
+            {"aspect_ratio": "1:1", "image_size": "2K", "temperature": 0.5},
+            {"aspectRatio": "1:1", "imageSize": "2K"},
+        ),
+    ],
+)
+def test_request_options_reach_image_config_and_nothing_leaks(
+    gemini_env: EmulatorServer, options: dict[str, Any], image_config: dict[str, Any]
+) -> None:
+    """Ratio and size options, in either spelling, go to ``imageConfig`` only; other options
+    (``temperature``) stay in ``generationConfig``."""
+    _generate_with_options(options)
+    (entry,) = calls(gemini_env, "gemini")
+    config = entry["args"]["generationConfig"]
+    assert config["imageConfig"] == image_config
+    extra = {k: v for k, v in config.items() if k not in ("responseModalities", "imageConfig")}
+    assert extra == ({"temperature": 0.5} if "temperature" in options else {})

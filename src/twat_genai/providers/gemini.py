@@ -213,12 +213,17 @@ class GeminiProvider(Provider):
                 sent_parts.append({"inlineData": {"mimeType": mime, "source": inp.describe()}})
             if request.mask is not None:
                 warnings.append("gemini does not take a mask; describe the area in the prompt")
+        # Options that belong in ``imageConfig`` leave ``options`` in every spelling, so none
+        # of them reaches ``generationConfig`` (where Gemini refuses unknown fields).
         options = dict(request.options)
+        for name in _RATIO_OPTIONS:
+            options.pop(name, None)
+        sizes = [options.pop(name, None) for name in _SIZE_OPTIONS]
         image_config: dict[str, Any] = {}
         ratio = self._aspect_ratio(request, model, first_size, warnings)
         if ratio:
             image_config["aspectRatio"] = ratio
-        image_size = options.pop("image_size", None) or options.pop("imageSize", None)
+        image_size = next((s for s in sizes if s), None)
         if image_size:
             size_text = str(image_size).strip().upper()
             if size_text not in IMAGE_SIZES:
@@ -259,7 +264,9 @@ class GeminiProvider(Provider):
         from twat_genai.core.image import nearest_aspect_ratio
 
         choices = list(ASPECT_RATIOS)
-        asked = request.aspect_ratio or request.options.get("aspect_ratio")
+        asked = request.aspect_ratio or next(
+            (request.options[n] for n in _RATIO_OPTIONS if request.options.get(n)), None
+        )
         if asked:
             text = str(asked).strip().replace("/", ":").replace("x", ":")
             allowed = choices + (list(EXTRA_RATIOS_31) if model.startswith("gemini-3.1") else [])
@@ -284,6 +291,11 @@ class GeminiProvider(Provider):
         if first_size is not None:
             return nearest_aspect_ratio(first_size[0], first_size[1], choices)
         return None
+
+
+#: Spellings of the ``imageConfig`` options a request may carry in ``options``.
+_RATIO_OPTIONS = ("aspect_ratio", "aspectRatio")
+_SIZE_OPTIONS = ("image_size", "imageSize")
 
 
 def _content_id(body: dict[str, Any]) -> str:
