@@ -746,3 +746,33 @@ def test_edit_warns_about_what_hidream_edit_ignores(
 
     warnings = " | ".join(asyncio.run(go()).warnings)
     assert "strength" in warnings and "qwen-edit" in warnings
+
+
+class BufferingTransport(httpx.AsyncBaseTransport):
+    """Real HTTP to the emulator, answered as a fully buffered response (as recording and
+    caching transports do): httpx never sets ``response.elapsed`` on such a response."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        body = await response.aread()
+        await response.aclose()
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_inference_time_does_not_need_response_elapsed(
+    chutes_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """The call is timed by the provider itself: a transport whose responses carry no
+    ``elapsed`` still gives a saved file and a timing."""
+    result = client(tmp_path / "out", transport=BufferingTransport()).generate_image("a fox")
+    (file,) = result.files
+    assert file.path is not None and file.path.exists()
+    (seconds,) = result.timings.values()
+    assert isinstance(seconds, float) and seconds >= 0
+    assert sidecar(file.path)["timings"] == result.timings

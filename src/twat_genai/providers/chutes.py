@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -572,6 +573,8 @@ class ChutesProvider(Provider):
                 body[spec.name] = await self._encode(image, size)
         ctx.event("started", endpoint=endpoint.label)
         timeout = httpx.Timeout(self._timeout or endpoint.read_timeout, connect=10.0)
+        # Timed here: ``response.elapsed`` is unset (and raises) for buffered responses.
+        started = time.monotonic()
         response = await self.http.request(
             "POST",
             self.url_for(endpoint),
@@ -580,6 +583,7 @@ class ChutesProvider(Provider):
             retry="safe",  # a read timeout may mean a billed generation: never resend it
             timeout=timeout,
         )
+        elapsed = time.monotonic() - started
         files, raw = parse_outputs(response, body.get("seed"))
         model = body["model"] if endpoint.slug == "image" else endpoint.label
         return ProviderResponse(
@@ -590,7 +594,7 @@ class ChutesProvider(Provider):
             sent=shorten(body),
             raw=raw,
             warnings=warnings,
-            timings={"inference": response.elapsed.total_seconds()},
+            timings={"inference": round(elapsed, 3)},
         )
 
     async def _encode(self, image: ImageInput, frame: tuple[int, int] | None) -> str:
