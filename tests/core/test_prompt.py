@@ -217,3 +217,25 @@ def test_apply_midjourney_weights() -> None:
     assert prompt == "cat, hat --foo"
     assert fields == {"negative_prompt": "red, dog"}
     assert warnings == ["--foo is not a known parameter; it stays in the prompt"]
+
+
+def test_apply_prompt_parameters_maps_by_what_the_provider_takes() -> None:
+    from twat_genai.core.models import ImageGenerationRequest
+    from twat_genai.core.prompt import apply_prompt_parameters
+
+    request = ImageGenerationRequest(prompt="a bay --ar 21:9 --no boats", negative_prompt="blur")
+    sized, _ = apply_prompt_parameters(request, frozenset({"size"}))
+    assert (sized.prompt, sized.negative_prompt, sized.aspect_ratio) == (
+        "a bay",
+        "blur, boats",
+        None,
+    )
+    assert sized.size is not None and (sized.size.width, sized.size.height) == (1568, 672)
+    ratio, _ = apply_prompt_parameters(request, frozenset({"size", "aspect_ratio"}))
+    assert (ratio.aspect_ratio, ratio.size) == ("21:9", None)
+    plain = ImageGenerationRequest(prompt="a bay at dusk")
+    assert apply_prompt_parameters(plain, frozenset()) == (plain, [])
+    _, warned = apply_prompt_parameters(
+        ImageGenerationRequest(prompt="https://x.test/a.png a bay --ar 1:1"), frozenset({"size"})
+    )
+    assert any("--input_image" in w for w in warned)

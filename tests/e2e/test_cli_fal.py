@@ -775,3 +775,39 @@ def test_outpaint_without_a_prompt_fails_before_anything_is_paid(
     )  # fmt: skip
     assert code == 2 and out == "" and "a prompt is required" in err
     assert not [e for e in requests_log() if e["method"] in ("POST", "PUT")]
+
+
+# ----------------------------------------------------------------------------- Midjourney-style
+
+
+def test_midjourney_parameters_in_the_prompt_become_fields(run_cli, requests_log):
+    code, out, err = run_cli("text", "--prompts", "a cat on a roof --ar 16:9 --no dogs --seed 7")
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora")
+    assert args["prompt"] == "a cat on a roof"
+    assert args["image_size"] == {"width": 1360, "height": 768}
+    assert (args["negative_prompt"], args["seed"]) == ("dogs", 7)
+    [path] = paths_from(out)
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["original_prompt"] == "a cat on a roof --ar 16:9 --no dogs --seed 7"
+
+
+def test_midjourney_parameters_permute_and_warn_about_unknown_ones(run_cli, requests_log):
+    code, out, err = run_cli("text", "--prompts", "a fox {--ar 1:1,--ar 9:16} --stylize 250")
+    assert code == 0, err
+    sizes = [a["image_size"] for a in submits(requests_log(), "fal-ai/flux-lora")]
+    assert sorted(map(str, sizes)) == sorted(
+        map(str, [{"width": 1024, "height": 1024}, {"width": 768, "height": 1360}])
+    )
+    warnings = json.loads(paths_from(out)[0].with_suffix(".json").read_text())["warnings"]
+    assert any("stylize" in w for w in warnings)
+
+
+def test_midjourney_aspect_ratio_reaches_a_provider_command(run_cli):
+    code, out, err = run_cli("chutes_image", "--prompts", "a lake --ar 3:2", "--sandbox")
+    assert code == 0, err
+    [path] = paths_from(out)
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["parameters"]["prompt"] == "a lake"
+    assert (sidecar["parameters"]["width"], sidecar["parameters"]["height"]) == (1248, 832)
+    assert size_of(path) == (1248, 832)

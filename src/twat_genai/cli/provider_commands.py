@@ -128,6 +128,7 @@ async def run_provider_command(
     """Build one request per prompt, run them as a journaled batch on the command's provider,
     save all. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
     from twat_genai.core.config import ImageInput
+    from twat_genai.core.prompt import apply_prompt_parameters
     from twat_genai.core.writer import OutputWriter, check_writable
     from twat_genai.jobs.generate import generate
     from twat_genai.jobs.journal import Journal, item_key
@@ -135,7 +136,9 @@ async def run_provider_command(
     from twat_genai.providers.registry import get_provider_class
 
     command = PROVIDER_COMMANDS[args.command]
-    requests = [command.build(args, p) for p in prompts]  # bad flags fail here, before any call
+    fields = get_provider_class(command.provider).capabilities.fields
+    # Bad flags fail here, before any call; --ar/--no/--seed in a prompt become fields.
+    built = [apply_prompt_parameters(command.build(args, p), fields) for p in prompts]
     out_dir = Path(args.output_dir or "generated_images")
     if args.output:
         out_dir = out_dir / args.output
@@ -149,7 +152,7 @@ async def run_provider_command(
     async with provider:
         seen: dict[str, int] = {}
         items = []
-        for r, p in zip(requests, prompts, strict=True):
+        for (r, warnings), p in zip(built, prompts, strict=True):
             parts = {
                 "command": args.command,
                 "provider": command.provider,
@@ -170,6 +173,7 @@ async def run_provider_command(
                         r,
                         writer,
                         {"command": args.command, "original_prompt": p},
+                        warnings=warnings,
                     ),
                     key=item_key(**parts, occurrence=seen[base]),
                     takes_context=True,
@@ -191,10 +195,16 @@ async def run_provider_command(
 
 
 def _runner(
-    generate: Any, provider: Any, request: Request, writer: Any, job: dict[str, Any]
+    generate: Any,
+    provider: Any,
+    request: Request,
+    writer: Any,
+    job: dict[str, Any],
+    *,
+    warnings: list[str],
 ) -> Any:
     async def run(ctx: Any = None) -> Any:
-        return await generate(provider, request, writer, ctx=ctx, job=job)
+        return await generate(provider, request, writer, ctx=ctx, job=job, warnings=warnings)
 
     return run
 

@@ -206,3 +206,14 @@ def nearest_aspect_ratio(width: float, height: float, choices: Sequence[str]) ->
         raise UsageError(f"invalid size {width}x{height}: width and height must be positive")
     target = math.log(width / height)
     return min(choices, key=lambda c: abs(math.log(_ratio(c)) - target))
+
+
+def size_for_aspect_ratio(
+    ratio: str, *, area: int = 1024 * 1024, multiple: int = 16
+) -> ImageSizeWH:
+    """Pixels for an aspect ratio (``"16:9"``) at about ``area`` pixels, both sides multiples
+    of ``multiple``: how ``--ar`` reaches a provider that takes sizes, not ratios."""
+    r = _ratio(ratio)
+    width = max(multiple, round(math.sqrt(area * r) / multiple) * multiple)
+    height = max(multiple, round(math.sqrt(area / r) / multiple) * multiple)
+    return ImageSizeWH(width=width, height=height)

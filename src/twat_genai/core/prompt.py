@@ -365,3 +365,36 @@ def apply_midjourney(prompt: str) -> tuple[str, dict[str, Any], list[str]]:
     if parsed.seed is not None:
         fields["seed"] = parsed.seed
     return text, fields, list(parsed.warnings)
+
+
+def apply_prompt_parameters(request: Any, fields: frozenset[str]) -> tuple[Any, list[str]]:
+    """A request with the Midjourney-style parameters of its prompt turned into request fields,
+    and the warnings. ``fields`` are the request fields the provider honours: ``--ar W:H``
+    becomes the aspect ratio where the provider takes one, else a size of about a megapixel;
+    ``--no`` joins the negative prompt; ``--seed`` sets the seed (the prompt's own values win
+    over flags, so ``"{--ar 1:1,--ar 16:9}"`` permutations work). A prompt without ``--`` or
+    ``::`` is returned as it is."""
+    prompt = getattr(request, "prompt", None)
+    if not prompt or not (_FLAG_RE.search(prompt) or "::" in prompt):
+        return request, []
+    from twat_genai.core.image import size_for_aspect_ratio
+
+    text, found, warnings = apply_midjourney(prompt)
+    urls = parse_midjourney(prompt).image_urls
+    if urls:
+        warnings.append(
+            f"image URLs in the prompt are not used ({', '.join(urls)}): pass --input_image"
+        )
+    update: dict[str, Any] = {"prompt": text}
+    if "negative_prompt" in found:
+        earlier = getattr(request, "negative_prompt", None)
+        update["negative_prompt"] = ", ".join(x for x in (earlier, found["negative_prompt"]) if x)
+    if "seed" in found:
+        update["seed"] = found["seed"]
+    if "aspect_ratio" in found:
+        ratio = found["aspect_ratio"]
+        if "aspect_ratio" in fields:
+            update.update(aspect_ratio=ratio, size=None, size_preset=None)
+        else:
+            update.update(size=size_for_aspect_ratio(ratio), size_preset=None, aspect_ratio=None)
+    return request.model_copy(update=update), warnings

@@ -71,7 +71,40 @@ class FALEngine(ImageGenerationEngine):
         negative_prompt: str | None = None,
         verbose: bool = False,
     ) -> tuple[ImageGenerationRequest, list[str], ImageInput | None]:
-        """The neutral request for one generation, the mapping warnings, and the input image."""
+        """The neutral request for one generation, the mapping warnings, and the input image.
+        Midjourney-style parameters in the prompt (``--ar 16:9 --no text``) become fields."""
+        from twat_genai.core.prompt import apply_prompt_parameters
+        from twat_genai.providers.fal import FalProvider
+
+        request, warnings, inp = self._build_request(
+            prompt,
+            config,
+            model=model,
+            image_config=image_config,
+            upscale_config=upscale_config,
+            outpaint_config=outpaint_config,
+            lora_spec=lora_spec,
+            negative_prompt=negative_prompt,
+            verbose=verbose,
+        )
+        if ModelTypes(model).operation == "upscale":
+            return request, warnings, inp  # an upscaler's prompt is a description, not a job
+        request, more = apply_prompt_parameters(request, FalProvider.capabilities.fields)
+        return request, [*warnings, *more], inp
+
+    def _build_request(
+        self,
+        prompt: str,
+        config: EngineConfig,
+        *,
+        model: ModelTypes,
+        image_config: ImageToImageConfig | None,
+        upscale_config: UpscaleConfig | None,
+        outpaint_config: OutpaintConfig | None,
+        lora_spec: Any,
+        negative_prompt: str | None,
+        verbose: bool,
+    ) -> tuple[ImageGenerationRequest, list[str], ImageInput | None]:
         from twat_genai.core.lora import parse_lora_spec
 
         model = ModelTypes(model)
