@@ -455,9 +455,34 @@ def test_first_and_last_frames_go_to_flf2video(
     }
     assert {"first_image_b64", "last_image_b64"} <= set(args)
     assert call["note"] == "frames 832x480 and 832x480"
-    assert any("540P" in w for w in result.warnings)  # 540P has no flf2v twin
+    assert not any("540P" in w for w in result.warnings)  # the default: mapped silently
     path = result.files[0].path
     assert path is not None and path.suffix == ".mp4"
+    assert not any("540P" in w for w in sidecar(path)["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("resolution", "wire", "warned"),
+    [("540P", "832*480", True), ("540p", "832*480", True), ("720P", "1280*720", False)],
+)
+def test_first_last_frame_tier_chosen_by_the_user(
+    chutes_server: EmulatorServer, tmp_path: Path, resolution: str, wire: str, warned: bool
+) -> None:
+    """A tier the user chose maps to flf2video's nearest size; 540P has no twin, so it warns."""
+    first = picture(tmp_path / "in" / "a.png", (640, 480))
+    last = picture(tmp_path / "in" / "b.png", (640, 480))
+    result = client(tmp_path / "out").generate_video(
+        "morph", first_frame=first, last_frame=last, resolution=resolution
+    )
+    (call,) = chutes_calls(chutes_server)
+    assert call["path"] == FLF2V and call["args"]["resolution"] == wire
+    warnings = [w for w in result.warnings if "540P" in w]
+    assert warnings == (["first+last-frame video has no 540P: used 832*480"] if warned else [])
+
+
+def test_video_request_leaves_the_resolution_to_the_endpoint() -> None:
+    """No resolution chosen: the request says so (text/image video then use 540P)."""
+    assert ChutesClient.video_request("x").resolution is None
 
 
 def test_last_frame_alone_is_a_usage_error(chutes_server: EmulatorServer, tmp_path: Path) -> None:

@@ -287,10 +287,12 @@ def _skyreels_body(req: VideoGenerationRequest) -> Built:
 
 def _flf2v_body(req: VideoGenerationRequest) -> Built:
     warnings: list[str] = []
-    asked = (req.resolution or "832*480").strip()
+    # No resolution chosen: Wan's 832*480, the twin of the other video endpoints' 540P default,
+    # silently. Only a 540P the user asked for is worth a warning (Wan 2.1 has no 540P).
+    asked = (req.resolution or "").strip() or "832*480"
     resolution = FLF2V_ALIASES.get(asked.upper(), asked.lower().replace("x", "*"))
     if asked.upper() == "540P":
-        warnings.append("first+last-frame video has no 540P: used 832*480")
+        warnings.append(f"first+last-frame video has no 540P: used {resolution}")
     body: Body = {
         "prompt": req.prompt,
         "resolution": resolution,
@@ -730,7 +732,7 @@ class ChutesClient(ProviderFacade):
         *,
         first_frame: Any = None,
         last_frame: Any = None,
-        resolution: str | None = "540P",
+        resolution: str | None = None,
         fps: int | None = None,
         num_frames: int | None = None,
         seed: int | None = None,
@@ -738,7 +740,11 @@ class ChutesClient(ProviderFacade):
         steps: int | None = None,
         negative_prompt: str | None = None,
     ) -> VideoGenerationRequest:
-        """Text, first-frame or first+last-frame video (routed by the frames given)."""
+        """Text, first-frame or first+last-frame video (routed by the frames given).
+
+        ``resolution``: ``540P`` (the default when None) or ``720P``; first+last-frame video
+        takes Wan sizes (``1280*720``, ``832*480`` …) and maps the tiers to them, warning
+        only when 540P was asked for explicitly (it has no twin there)."""
         return VideoGenerationRequest(
             prompt=prompt,
             first_frame=None if first_frame is None else _image(first_frame),
@@ -814,7 +820,7 @@ class ChutesClient(ProviderFacade):
         *,
         first_frame: Any = None,
         last_frame: Any = None,
-        resolution: str | None = "540P",
+        resolution: str | None = None,
         fps: int | None = None,
         num_frames: int | None = None,
         seed: int | None = None,
