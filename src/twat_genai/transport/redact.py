@@ -1,7 +1,10 @@
 """Keep secrets out of logs, errors, metadata and reprs.
 
-Two nets: the values of every key variable we know (exact match, whatever their shape) and
-the shapes keys take on the wire (``Key …``, ``Bearer …``, ``cpk_…``, ``?key=…``).
+Two nets: the values of every key we know (key variables and :func:`register_secret`; exact
+match wherever they appear, whatever their shape) and the shapes keys take on the wire
+(``cpk_…``, ``sk-…``, ``?key=…``, and ``Key``/``Bearer``/``Basic`` or a secret header followed by
+a credential-shaped token). The second net never touches ordinary words: a prompt like "a
+standard bearer carrying banners, basic shapes, key visual" reaches sidecars unchanged.
 """
 
 from __future__ import annotations
@@ -29,17 +32,49 @@ SECRET_ENV_VARS: tuple[str, ...] = (
 #: Header names whose values are secrets.
 SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "x-api-key", "proxy-authorization"})
 
-# Group 1 of each pattern is the part kept; the rest is masked.
+# Prefixes no prompt word has: everything matched after group 1 (the part kept) is masked.
 _PATTERNS = [
-    re.compile(r"(?i)\b((?:Key|Bearer|Basic)\s+)[A-Za-z0-9._~+/=:\-]{6,}"),
     re.compile(r"()\bcpk_[A-Za-z0-9._\-]+"),
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"()\bAIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"(?i)([?&](?:key|api_key|token|fal_key)=)[^&\s'\"]+"),
-    re.compile(
-        r"(?i)((?:x-goog-api-key|authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"
-    ),
 ]
+
+#: The characters of a token on the wire (base64, ``id:secret``, JWTs).
+_TOKEN = r"[A-Za-z0-9._~+/=:\-]+"
+
+#: ``Key …``, ``Bearer …``, ``Basic …`` as HTTP writes them: capitalised scheme word (prompts
+#: say "a standard bearer", "basic shapes", "key visual"), then a token, masked only when it
+#: looks like a credential (see :func:`_credential_like`).
+_SCHEME = re.compile(rf"\b((?:Key|Bearer|Basic)[ \t]+)({_TOKEN})")
+
+#: A secret header written out (``Authorization: …``, ``'x-goog-api-key': '…'``), its scheme
+#: word kept; the value masked when it looks like a credential.
+_HEADER = re.compile(
+    r"(?i:\b(?:x-goog-api-key|x-api-key|proxy-authorization|authorization))"
+    rf"['\"]?[ \t]*[:=][ \t]*['\"]?(?:(?i:Key|Bearer|Basic)[ \t]+)?({_TOKEN})"
+)
+
+#: Characters a key has and a prompt word does not (hyphens alone are ordinary words).
+_KEY_MARKS = frozenset("0123456789:_=")
+
+
+def _credential_like(token: str, min_len: int) -> bool:
+    """A token long enough, with digits or the ``:``/``_``/``=`` of keys and base64."""
+    return (
+        len(token) >= min_len
+        and any(c.isalpha() for c in token)
+        and any(c in _KEY_MARKS for c in token)
+    )
+
+
+def _mask_token(match: re.Match[str], group: int, min_len: int) -> str:
+    token = match.group(group)
+    if not _credential_like(token, min_len):
+        return match.group(0)
+    start = match.start(group) - match.start(0)
+    return match.group(0)[:start] + MASK
+
 
 _extra_secrets: set[str] = set()
 
@@ -67,7 +102,8 @@ def redact(text: str) -> str:
             text = text.replace(value, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    return text
+    text = _HEADER.sub(lambda m: _mask_token(m, 1, 8), text)
+    return _SCHEME.sub(lambda m: _mask_token(m, 2, 12), text)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

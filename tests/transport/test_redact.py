@@ -1,0 +1,123 @@
+"""Redaction masks credentials, never the words of a prompt: the generic patterns match only
+credential-shaped tokens, while known secret values are masked wherever they appear."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from twat_genai.core.models import ImageGenerationRequest, ProviderResponse
+from twat_genai.core.writer import OutputWriter
+from twat_genai.jobs.generate import generate
+from twat_genai.providers.fal import FalProvider
+from twat_genai.transport.redact import MASK, redact, redact_obj, register_secret
+
+CASTLE = "a standard bearer carrying banners, basic shapes, key visual of a castle"
+
+#: Prompts full of the scheme and header words, with nothing secret in them.
+PROMPTS = [
+    CASTLE,
+    "Key visual: a Bearer of gifts, Basic geometry, bold colours",
+    "Key art for a Basic-Income poster, Bearer bonds scattered on the table",
+    "authorization: granted by the king; x-api-key = golden",
+    "The Key to the kingdom, the Bearer of bad news, Basic instinct",
+    "key=value pairs drawn as a diagram, bearer token cartoon, basic-auth sign",
+]
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_prompts_are_not_redacted(prompt: str) -> None:
+    assert redact(prompt) == prompt
+    assert redact_obj({"prompt": prompt, "parts": [prompt]}) == {
+        "prompt": prompt,
+        "parts": [prompt],
+    }
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_prompt_survives_a_sidecar_round_trip(tmp_path: Path, prompt: str) -> None:
+    media, side = OutputWriter(tmp_path).write(
+        _png(), ident="r1", metadata={"provider": "fal", "prompt": prompt, "note": [prompt]}
+    )
+    record = json.loads(side.read_text(encoding="utf-8"))
+    assert record["prompt"] == prompt and record["note"] == [prompt]
+    assert prompt.encode() in media.read_bytes()  # the embedded copy too
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_castle_prompt_is_kept_through_a_provider_call(tmp_path: Path) -> None:
+    """Real HTTP against the fal emulator: the sidecar holds the prompt as typed."""
+
+    async def run() -> ProviderResponse:
+        async with FalProvider() as provider:
+            request = ImageGenerationRequest(prompt=CASTLE, model="fal-ai/flux-lora")
+            return await generate(provider, request, OutputWriter(tmp_path / "out"))
+
+    response = asyncio.run(run())
+    (file,) = response.files
+    assert file.metadata_path is not None
+    record = json.loads(file.metadata_path.read_text(encoding="utf-8"))
+    assert record["prompt"] == CASTLE and record["original_prompt"] == CASTLE
+    assert record["parameters"]["prompt"] == CASTLE
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer sk-abc123def456ghi789jkl", "sk-abc123def456ghi789jkl"),
+        ("Authorization: Bearer abc123def456ghi789jkl0", "abc123def456ghi789jkl0"),
+        ("authorization: bearer abc123def456", "abc123def456"),
+        ("sent Key fal-0123456789abcdef:secret to fal", "fal-0123456789abcdef:secret"),
+        (
+            "Key 1b6c8f3e-7d2a-4a7b-9c1d-0e2f3a4b5c6d:0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "1b6c8f3e-7d2a-4a7b-9c1d-0e2f3a4b5c6d:0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ),
+        ("Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("{'authorization': 'Key id-42:secret-99'}", "id-42:secret-99"),
+        ('"x-goog-api-key": "gk_0123456789abcdef"', "gk_0123456789abcdef"),
+        ("x-api-key=proxy_token_2024", "proxy_token_2024"),
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature", "eyJhbGciOiJIUzI1NiJ9"),
+        ("GET /v1/x?key=plainvalue&alt=json", "plainvalue"),
+        ("cpk_abc.def.ghi in a log", "cpk_abc.def.ghi"),
+        ("AIzaSyA0123456789abcdefghijklmnop", "AIzaSyA0123456789abcdefghijklmnop"),
+    ],
+)
+def test_credential_shaped_tokens_are_masked(text: str, secret: str) -> None:
+    clean = redact(text)
+    assert secret not in clean and MASK in clean
+
+
+def test_scheme_words_are_kept_only_the_token_goes() -> None:
+    assert redact("Authorization: Bearer sk-abc123def456ghi789jkl") == "Authorization: Bearer ***"
+    assert redact("Key fal-0123456789abcdef:secret") == "Key ***"
+
+
+def test_a_registered_key_inside_a_prompt_is_masked(tmp_path: Path) -> None:
+    key = "plainwordsecret"  # no credential shape at all: only registration can catch it
+    register_secret(key)
+    prompt = f"{CASTLE}, signed {key}"
+    assert redact(prompt) == f"{CASTLE}, signed {MASK}"
+    media, side = OutputWriter(tmp_path).write(
+        _png(), ident="r2", metadata={"prompt": prompt, "headers": {"Authorization": "Key x"}}
+    )
+    text = side.read_text(encoding="utf-8")
+    assert key not in text and key.encode() not in media.read_bytes()
+    record = json.loads(text)
+    assert record["prompt"] == f"{CASTLE}, signed {MASK}"
+    assert record["headers"] == {"Authorization": MASK}
+
+
+def test_an_environment_key_inside_a_prompt_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "opensesame")
+    assert redact("say opensesame to the castle") == f"say {MASK} to the castle"
