@@ -231,6 +231,22 @@ def test_parse_outputs_refuses_answers_without_media() -> None:
         parse_outputs(
             httpx.Response(200, content=b"hello", headers={"content-type": "text/plain"}), None
         )
+    # A media type on the header proves nothing: only the bytes decide.
+    with pytest.raises(ModelError, match=r"FLUX\.1-dev returned 0 bytes"):
+        parse_outputs(
+            httpx.Response(200, content=b"", headers={"content-type": "image/jpeg"}),
+            None,
+            "FLUX.1-dev",
+        )
+    with pytest.raises(ModelError, match=r"returned text/html \(27 bytes, labelled image/jpeg\)"):
+        parse_outputs(
+            httpx.Response(
+                200, content=b"<html>upstream error</html>", headers={"content-type": "image/jpeg"}
+            ),
+            None,
+        )
+    with pytest.raises(ModelError, match="returned text/plain"):
+        parse_outputs(httpx.Response(200, json={"image": base64.b64encode(b"oops").decode()}), None)
 
 
 def test_public_exports() -> None:

@@ -1,6 +1,7 @@
 """One request, start to finish, for any provider: check what the provider can honour (warn
 about the rest), split ``n`` into calls the provider accepts, run them, download and save every
-file with its sidecar, and turn "nothing came back" into a typed error.
+file with its sidecar, and turn "nothing came back" (or bytes that are empty or not an image or
+video, whatever their declared type) into a typed error.
 """
 
 from __future__ import annotations
@@ -29,6 +30,69 @@ from twat_genai.providers.base import CallContext, Provider, request_kind
 
 #: Largest output file we download (video included).
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
+
+#: How much of an output is looked at to tell what it is.
+_SNIFF_BYTES = 4096
+
+
+def _text_type(head: bytes) -> str | None:
+    """The kind of text ``head`` is (an error page, a JSON error …), None for binary data."""
+    sample = bytes(head[:_SNIFF_BYTES])
+    text = sample.decode("utf-8", errors="replace")
+    if text.count("\ufffd") > 4 or any(ord(c) < 32 and c not in "\t\r\n\f" for c in text):
+        return None
+    low = text.lstrip().lower()
+    if low.startswith(("<!doctype html", "<html")) or "<html" in low[:512]:
+        return "text/html"
+    if low.startswith(("{", "[")):
+        return "application/json"
+    if low.startswith("<"):
+        return "text/xml"
+    return "text/plain"
+
+
+def describe_payload(head: bytes, size: int, declared: str | None = None) -> str:
+    """What came back instead of media, in a few words: ``0 bytes``, ``text/html (57 bytes,
+    labelled image/jpeg): '<html>…'``, ``unrecognised data (1024 bytes)``. Judged from the
+    bytes; the declared type is only mentioned."""
+    if size == 0:
+        return "0 bytes"
+    kind = _text_type(head)
+    label = (declared or "").split(";", 1)[0].strip().lower()
+    about = f"{size} bytes" + (f", labelled {label}" if label and label != kind else "")
+    if kind is None:
+        return f"unrecognised data ({about})"
+    snippet = " ".join(bytes(head[:_SNIFF_BYTES]).decode("utf-8", errors="replace").split())
+    if len(snippet) > 120:
+        snippet = snippet[:119] + "…"
+    return f"{kind} ({about}): {snippet!r}"
+
+
+def not_media_error(
+    head: bytes,
+    size: int,
+    *,
+    provider: str,
+    model: str,
+    expected: str = "an image",
+    declared: str | None = None,
+    request_id: str | None = None,
+) -> ModelError | None:
+    """The error for an output that is empty or does not sniff as an image or video, else None.
+
+    Only the bytes decide (a ``Content-Type`` or ``mimeType`` saying ``image/…`` proves
+    nothing: gateways answer errors and empty bodies under it)."""
+    from twat_genai.core.image_utils import sniff_media_type
+
+    if size > 0 and sniff_media_type(head) is not None:
+        return None
+    what = describe_payload(head, size, declared)
+    return ModelError(
+        f"{model} returned {what}, not {expected}",
+        provider=provider,
+        request_id=request_id,
+    )
+
 
 #: Request fields a provider may not support, and the value that means "not set".
 _OPTIONAL_FIELDS: dict[str, Any] = {
@@ -198,6 +262,10 @@ async def generate(
     response = _merge(responses)
     warnings = warnings + response.warnings
     response.warnings = warnings
+    # Bytes already in hand are checked before anything is written: no half-saved answer.
+    for file in response.files:
+        if not file.blocked and file.data is not None:
+            _check_media(file, response, file.data[:_SNIFF_BYTES], len(file.data))
     created = datetime.now(timezone.utc)
     saved = blocked = 0
     per_role: Counter[str] = Counter()  # -1, -2 … number the files of one role
@@ -223,6 +291,7 @@ async def generate(
             writer,
             ctx,
             file,
+            response,
             key=file_key,
             earlier=earlier,
             ident=response.request_id,
@@ -258,6 +327,7 @@ async def _save(
     writer: OutputWriter,
     ctx: CallContext,
     file: MediaFile,
+    response: ProviderResponse,
     *,
     key: str,
     earlier: Path | None,
@@ -267,13 +337,15 @@ async def _save(
 ) -> tuple[Path, Path]:
     """Write one output file and its sidecar under ``earlier`` or a new name, recorded (the
     ``saving`` event) before the file appears. A URL streams to a temporary file on disk, so
-    memory stays flat whatever the file size."""
+    memory stays flat whatever the file size. Bytes that are empty or not an image or video
+    are refused (:class:`ModelError`) and the temporary file removed."""
 
     with writer.write_stream() as stream:
         if file.data is None and file.url and not file.url.startswith("data:"):
             await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
         else:
             stream.write(file.data if file.data is not None else _decode_data_url(file.url or ""))
+        _check_media(file, response, stream.head, stream.bytes_written)
         if file.width is None and file.kind == "image":
             file.width, file.height = _size_of(stream.head)
         path = earlier or writer.plan(
@@ -288,6 +360,22 @@ async def _save(
             content_type=file.content_type,
             path=path,
         )
+
+
+def _check_media(file: MediaFile, response: ProviderResponse, head: bytes, size: int) -> None:
+    """Raise :class:`ModelError` unless ``head`` (the first bytes of a ``size``-byte output) is
+    an image or a video."""
+    error = not_media_error(
+        head,
+        size,
+        provider=response.provider,
+        model=response.model,
+        expected="a video" if file.kind == "video" else "an image",
+        declared=file.content_type,
+        request_id=response.request_id,
+    )
+    if error is not None:
+        raise error
 
 
 def _decode_data_url(url: str) -> bytes:

@@ -469,12 +469,23 @@ def _decode_media(value: Any) -> tuple[bytes | None, str | None]:
         return None, None
 
 
-def _file_for(data: bytes, declared: str, seed: Any) -> MediaFile:
+def _file_for(data: bytes, declared: str, seed: Any, model: str) -> MediaFile:
+    """The answer as a file, its type from the bytes alone: a body that is empty or not an
+    image or video is refused, whatever its ``Content-Type`` claims."""
     from twat_genai.core.image_utils import sniff_media_type
+    from twat_genai.jobs.generate import not_media_error
 
-    mime = sniff_media_type(data) or declared
-    if not mime.startswith(("image/", "video/")):
-        raise ModelError(f"chutes: the answer is not an image or video ({declared or 'no type'})")
+    error = not_media_error(
+        data[:4096],
+        len(data),
+        provider="chutes",
+        model=model,
+        expected="an image or video",
+        declared=declared,
+    )
+    if error is not None:
+        raise error
+    mime = sniff_media_type(data) or ""
     return MediaFile(
         kind=MediaKind.VIDEO if mime.startswith("video/") else MediaKind.IMAGE,
         data=data,
@@ -483,14 +494,16 @@ def _file_for(data: bytes, declared: str, seed: Any) -> MediaFile:
     )
 
 
-def parse_outputs(response: httpx.Response, seed: Any) -> tuple[list[MediaFile], Body]:
+def parse_outputs(
+    response: httpx.Response, seed: Any, model: str = "the chute"
+) -> tuple[list[MediaFile], Body]:
     """Raw media bodies are kept as they are; JSON bodies are searched for base64 or URLs."""
     declared = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not declared.endswith("json"):
         data = response.content
         raw: Body = {"content_type": declared, "bytes": len(data)}
         _put(raw, "content_disposition", response.headers.get("content-disposition"))
-        return [_file_for(data, declared, seed)], raw
+        return [_file_for(data, declared, seed, model)], raw
     try:
         body = response.json()
     except ValueError as exc:
@@ -500,7 +513,7 @@ def parse_outputs(response: httpx.Response, seed: Any) -> tuple[list[MediaFile],
     for key in _JSON_MEDIA_KEYS:
         decoded, url = _decode_media(body.get(key))
         if decoded is not None:
-            return [_file_for(decoded, "", seed)], shorten(body)
+            return [_file_for(decoded, "", seed, model)], shorten(body)
         if url is not None:
             return [MediaFile(url=url, seed=seed if isinstance(seed, int) else None)], shorten(body)
     keys = ", ".join(sorted(body)) or "none"
@@ -586,8 +599,8 @@ class ChutesProvider(Provider):
             timeout=timeout,
         )
         elapsed = time.monotonic() - started
-        files, raw = parse_outputs(response, body.get("seed"))
         model = body["model"] if endpoint.slug == "image" else endpoint.label
+        files, raw = parse_outputs(response, body.get("seed"), str(model))
         return ProviderResponse(
             provider=self.name,
             model=str(model),

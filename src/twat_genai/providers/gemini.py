@@ -336,11 +336,12 @@ def _parts(body: dict[str, Any]) -> tuple[list[MediaFile], list[str], int]:
                 data = _decode(str(inline["data"]))
             except (binascii.Error, ValueError) as exc:
                 raise ModelError(f"gemini returned bad base64 image data: {exc}") from exc
-            declared = inline.get("mimeType") or inline.get("mime_type")
+            # The type comes from the bytes only (not ``mimeType``): the core refuses bytes
+            # that are not an image.
             files.append(
                 MediaFile(
                     data=data,
-                    content_type=sniff_media_type(data) or declared,
+                    content_type=sniff_media_type(data),
                     extra={"candidate": cand.get("index", index)},
                 )
             )

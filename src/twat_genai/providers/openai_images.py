@@ -333,9 +333,8 @@ def _files(body: dict[str, Any]) -> list[MediaFile]:
                 data = _decode_b64(b64)
             except (binascii.Error, ValueError) as exc:
                 raise ModelError(f"openai returned bad base64 image data: {exc}") from exc
-            files.append(
-                MediaFile(data=data, content_type=sniff_media_type(data) or declared, extra=extra)
-            )
+            # The type comes from the bytes only: the core refuses bytes that are not an image.
+            files.append(MediaFile(data=data, content_type=sniff_media_type(data), extra=extra))
         elif isinstance(item.get("url"), str) and item["url"]:
             files.append(MediaFile(url=item["url"], content_type=declared, extra=extra))
     return files
