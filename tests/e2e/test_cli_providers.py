@@ -73,6 +73,21 @@ def test_chutes_video_saves_mp4(
     assert mp4.read_bytes()[4:8] == b"ftyp"
 
 
+def test_chutes_first_last_frame_video_default_size_needs_no_warning(
+    providers_env: dict[str, str],
+    run_cli: Callable[..., tuple[int, str, str]],
+    make_image: Callable[..., Path],
+    requests_log: Callable[[], list[dict[str, Any]]],
+) -> None:
+    frame = make_image(Path("frame.png"), (832, 480))
+    code, _, err = run_cli(
+        "chutes_video", "a wave", "--first_frame", str(frame), "--last_frame", str(frame)
+    )
+    assert code == 0 and "warning" not in err, err
+    [call] = [e for e in requests_log() if e["provider"] == "chutes" and e["method"] == "POST"]
+    assert call["args"]["resolution"] == "832*480"
+
+
 def test_openai_image_request_and_result(
     providers_env: dict[str, str],
     run_cli: Callable[..., tuple[int, str, str]],

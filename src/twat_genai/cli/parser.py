@@ -220,8 +220,7 @@ def _chutes_video(p: argparse.ArgumentParser) -> None:
     _opt(
         p,
         "resolution",
-        default="540P",
-        help="540P (default) or 720P; first+last frame: 1280*720, 832*480, ...",
+        help="540P (default) or 720P; first+last frame: 1280*720, 832*480 (default), ...",
     )
     _opt(p, "first_frame", metavar="IMAGE", help="start from this image (image-to-video)")
     _opt(p, "last_frame", metavar="IMAGE", help="end on this image (needs --first_frame)")
