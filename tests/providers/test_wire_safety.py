@@ -162,3 +162,30 @@ def test_gemini_key_header_does_not_follow_a_redirect(
     with pytest.raises(ProviderError):
         asyncio.run(go())
     assert not [p for _, p, _ in app.seen if p.startswith("/elsewhere")]  # never followed
+
+
+def test_downloads_honour_retry_after_and_slow_down_on_429(
+    scripted: tuple[EmulatorServer, Scripted],
+) -> None:
+    from twat_genai.transport.http import HttpClient
+
+    server, app = scripted
+    answers = iter([json_response({"detail": "slow down"}, 429, {"retry-after": "2"})])
+    app.handler = lambda req: next(answers, EmulatorResponse.raw(b"\x89PNG-bytes", "image/png"))
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    async def go() -> tuple[bytes, int]:
+        client = HttpClient("files", retry=RetryPolicy(sleep=record), max_in_flight=8)
+        try:
+            data, _ = await client.fetch_bytes(f"{server.root}/api/file.png")
+            return data, client.limiter.limit
+        finally:
+            await client.aclose()
+
+    data, limit = asyncio.run(go())
+    assert data == b"\x89PNG-bytes"
+    assert waits == [2.0]  # the server's Retry-After, not the client's own backoff
+    assert limit == 4  # and fewer downloads at once after a 429

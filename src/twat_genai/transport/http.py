@@ -282,6 +282,8 @@ class HttpClient:
         the provider's in-flight slots for the whole job.
         """
         url = self.url(path)
+        policy = self.retry
+        started = time.monotonic()
         attempt = 0
         flowing = False
         while True:
@@ -290,6 +292,8 @@ class HttpClient:
                 async with gate, self.client.stream(method, url, **kwargs) as response:
                     if not response.is_success:
                         await response.aread()
+                        if response.status_code == 429:
+                            self.limiter.on_rate_limited()
                         raise self.error_for(response)
                     flowing = True
                     yield response
@@ -297,9 +301,17 @@ class HttpClient:
             except (httpx.TransportError, ProviderError) as exc:
                 retryable = isinstance(exc, httpx.TransportError) or exc.retryable
                 attempt += 1
+                asked = exc.retry_after if isinstance(exc, ProviderError) else None
+                delay = asked if asked is not None else policy.backoff(attempt - 1)
                 # Once the caller reads the body, a failure is theirs: a context manager
                 # cannot hand out a second response.
-                if flowing or not retryable or attempt >= self.retry.attempts:
+                if (
+                    flowing
+                    or not retryable
+                    or attempt >= policy.attempts
+                    or delay > policy.max_retry_after
+                    or time.monotonic() - started + delay > policy.total_time
+                ):
                     if isinstance(exc, ProviderError):
                         raise
                     if isinstance(exc, httpx.TimeoutException):
@@ -311,7 +323,7 @@ class HttpClient:
                         f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
                         provider=self.provider,
                     ) from exc
-                await self.retry.sleep(self.retry.backoff(attempt - 1))
+                await policy.sleep(delay)
 
     async def fetch_bytes(self, url: str, *, max_bytes: int = MAX_BODY_BYTES) -> tuple[bytes, str]:
         """GET a file into memory with a size cap; returns (bytes, content type)."""
