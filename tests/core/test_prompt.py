@@ -239,3 +239,10 @@ def test_apply_prompt_parameters_maps_by_what_the_provider_takes() -> None:
         ImageGenerationRequest(prompt="https://x.test/a.png a bay --ar 1:1"), frozenset({"size"})
     )
     assert any("--input_image" in w for w in warned)
+
+
+def test_double_colons_inside_words_are_text_not_weights() -> None:
+    for prompt in ("std::vector poster", "see https://a.test/x::y now", "a::b"):
+        assert apply_midjourney(prompt) == (prompt, {}, [])
+    assert parse_midjourney("cat::.5 dog").weights == [("cat", 0.5), ("dog", 1.0)]
+    assert parse_midjourney("hot:: dog").weights == [("hot", 1.0), ("dog", 1.0)]

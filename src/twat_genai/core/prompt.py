@@ -229,6 +229,9 @@ _IMAGE_URL_RE = re.compile(
     r"https?://\S+?\.(?:png|jpe?g|gif|webp|bmp|tiff?|avif|heic)(?:[?#]\S*)?", re.IGNORECASE
 )
 _WEIGHT_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))")
+#: A multi-prompt separator: ``::`` before a space, the end or a weight (``cat::2 dog``), never
+#: inside a word (``std::vector``, ``a::b`` in a URL), so ordinary text is left alone.
+_SEPARATOR_RE = re.compile(r"::(?=\s|$|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:\s|$))")
 _AR_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -249,7 +252,7 @@ class MidjourneyPrompt:
 def _split_weights(text: str) -> list[tuple[str, float]]:
     """``a::2 b::0.5 c`` -> [(a, 2), (b, 0.5), (c, 1)]; the number after ``::`` weighs the
     part before it, as in Midjourney."""
-    pieces = text.split("::")
+    pieces = _SEPARATOR_RE.split(text)
     result: list[tuple[str, float]] = []
     current = pieces[0].strip()
     for piece in pieces[1:]:
@@ -332,7 +335,7 @@ def parse_midjourney(prompt: str) -> MidjourneyPrompt:
     return MidjourneyPrompt(
         text=text,
         params=params,
-        weights=_split_weights(body) if "::" in body else [],
+        weights=_split_weights(body) if _SEPARATOR_RE.search(body) else [],
         image_urls=image_urls,
         aspect_ratio=aspect_ratio,
         negative=", ".join(negatives) or None,
@@ -375,7 +378,7 @@ def apply_prompt_parameters(request: Any, fields: frozenset[str]) -> tuple[Any, 
     over flags, so ``"{--ar 1:1,--ar 16:9}"`` permutations work). A prompt without ``--`` or
     ``::`` is returned as it is."""
     prompt = getattr(request, "prompt", None)
-    if not prompt or not (_FLAG_RE.search(prompt) or "::" in prompt):
+    if not prompt or not (_FLAG_RE.search(prompt) or _SEPARATOR_RE.search(prompt)):
         return request, []
     from twat_genai.core.image import size_for_aspect_ratio
 
