@@ -216,7 +216,10 @@ def test_apply_midjourney_weights() -> None:
     prompt, fields, warnings = apply_midjourney("cat::2 dog::-0.5 hat --no red --foo")
     assert prompt == "cat, hat --foo"
     assert fields == {"negative_prompt": "red, dog"}
-    assert warnings == ["--foo is not a known parameter; it stays in the prompt"]
+    assert warnings == [
+        "--foo is not a known parameter; it stays in the prompt",
+        "multi-prompt weights are not sent to providers; the prompt is 'cat, hat'",
+    ]
 
 
 def test_apply_prompt_parameters_maps_by_what_the_provider_takes() -> None:
@@ -242,7 +245,24 @@ def test_apply_prompt_parameters_maps_by_what_the_provider_takes() -> None:
 
 
 def test_double_colons_inside_words_are_text_not_weights() -> None:
-    for prompt in ("std::vector poster", "see https://a.test/x::y now", "a::b"):
+    ordinary = (
+        "std::vector poster", "see https://a.test/x::y now", "a::b", "a clock at 10::30 pm",
+        "IPv6 fe80::1 on a screen", "f :: Int -> Int", "::1 localhost",
+    )  # fmt: skip
+    for prompt in ordinary:
         assert apply_midjourney(prompt) == (prompt, {}, [])
     assert parse_midjourney("cat::.5 dog").weights == [("cat", 0.5), ("dog", 1.0)]
     assert parse_midjourney("hot:: dog").weights == [("hot", 1.0), ("dog", 1.0)]
+
+
+def test_aspect_ratio_is_not_forced_on_requests_without_a_size() -> None:
+    from twat_genai.core.models import ImageGenerationRequest, VideoGenerationRequest
+    from twat_genai.core.prompt import apply_prompt_parameters
+
+    video = VideoGenerationRequest(prompt="waves --ar 9:16")
+    kept, warnings = apply_prompt_parameters(video, frozenset({"size"}))
+    assert kept.prompt == "waves" and not hasattr(kept, "size")
+    assert warnings == ["--ar 9:16 is not used here: this command sets its own size"]
+    canvas = ImageGenerationRequest(prompt="a bay --ar 16:9")
+    same, warned = apply_prompt_parameters(canvas, frozenset())  # outpaint: no size to take
+    assert same.size is None and warned

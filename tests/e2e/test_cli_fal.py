@@ -811,3 +811,16 @@ def test_midjourney_aspect_ratio_reaches_a_provider_command(run_cli):
     assert sidecar["parameters"]["prompt"] == "a lake"
     assert (sidecar["parameters"]["width"], sidecar["parameters"]["height"]) == (1248, 832)
     assert size_of(path) == (1248, 832)
+
+
+def test_aspect_ratio_in_an_outpaint_prompt_keeps_the_canvas(
+    run_cli, requests_log, make_image, tmp_path
+):
+    image = make_image(tmp_path / "in.png", (512, 256))
+    code, _, err = run_cli(
+        "outpaint", "--input_image", str(image), "--prompts", "a bay --ar 16:9",
+        "--target_width", "1024", "--target_height", "512", "--border", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/bria/expand")
+    assert args["canvas_size"] == [1024, 512] and args["prompt"] == "a bay"

@@ -229,9 +229,10 @@ _IMAGE_URL_RE = re.compile(
     r"https?://\S+?\.(?:png|jpe?g|gif|webp|bmp|tiff?|avif|heic)(?:[?#]\S*)?", re.IGNORECASE
 )
 _WEIGHT_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))")
-#: A multi-prompt separator: ``::`` before a space, the end or a weight (``cat::2 dog``), never
-#: inside a word (``std::vector``, ``a::b`` in a URL), so ordinary text is left alone.
-_SEPARATOR_RE = re.compile(r"::(?=\s|$|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:\s|$))")
+#: A multi-prompt separator: ``::`` right after a letter and before a space, the end or a
+#: weight (``cat::2 dog``); never inside a word (``std::vector``), after a digit (``10::30``,
+#: ``fe80::1``) or standing alone (``f :: Int``), so ordinary text is left alone.
+_SEPARATOR_RE = re.compile(r"(?<=[^\W\d])::(?=\s|$|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:\s|$))")
 _AR_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -360,6 +361,9 @@ def apply_midjourney(prompt: str) -> tuple[str, dict[str, Any], list[str]]:
         negatives.extend(part for part, weight in parsed.weights if weight <= 0)
         kept = _FLAG_RE.search(text)  # unknown parameters, which stay in the prompt
         text = f"{body} {text[kept.start() :]}".strip() if kept else body
+        extra_warnings = [f"multi-prompt weights are not sent to providers; the prompt is {body!r}"]
+    else:
+        extra_warnings = []
     fields: dict[str, Any] = {}
     if parsed.aspect_ratio is not None:
         fields["aspect_ratio"] = parsed.aspect_ratio
@@ -367,7 +371,7 @@ def apply_midjourney(prompt: str) -> tuple[str, dict[str, Any], list[str]]:
         fields["negative_prompt"] = ", ".join(negatives)
     if parsed.seed is not None:
         fields["seed"] = parsed.seed
-    return text, fields, list(parsed.warnings)
+    return text, fields, [*parsed.warnings, *extra_warnings]
 
 
 def apply_prompt_parameters(request: Any, fields: frozenset[str]) -> tuple[Any, list[str]]:
@@ -388,16 +392,22 @@ def apply_prompt_parameters(request: Any, fields: frozenset[str]) -> tuple[Any, 
         warnings.append(
             f"image URLs in the prompt are not used ({', '.join(urls)}): pass --input_image"
         )
+    known = type(request).model_fields  # a video request has no size, for one
     update: dict[str, Any] = {"prompt": text}
-    if "negative_prompt" in found:
+    if "negative_prompt" in found and "negative_prompt" in known:
         earlier = getattr(request, "negative_prompt", None)
         update["negative_prompt"] = ", ".join(x for x in (earlier, found["negative_prompt"]) if x)
-    if "seed" in found:
+    if "seed" in found and "seed" in known:
         update["seed"] = found["seed"]
+    for name in ("negative_prompt", "seed"):
+        if name in found and name not in known:
+            warnings.append(f"--{'no' if name == 'negative_prompt' else name} is not used here")
     if "aspect_ratio" in found:
         ratio = found["aspect_ratio"]
-        if "aspect_ratio" in fields:
+        if "aspect_ratio" in fields and "aspect_ratio" in known:
             update.update(aspect_ratio=ratio, size=None, size_preset=None)
-        else:
+        elif "size" in fields and "size" in known:
             update.update(size=size_for_aspect_ratio(ratio), size_preset=None, aspect_ratio=None)
+        else:
+            warnings.append(f"--ar {ratio} is not used here: this command sets its own size")
     return request.model_copy(update=update), warnings

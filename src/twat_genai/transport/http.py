@@ -295,6 +295,7 @@ class HttpClient:
                         if response.status_code == 429:
                             self.limiter.on_rate_limited()
                         raise self.error_for(response)
+                    self.limiter.on_success()
                     flowing = True
                     yield response
                     return

@@ -87,9 +87,13 @@ class FALEngine(ImageGenerationEngine):
             negative_prompt=negative_prompt,
             verbose=verbose,
         )
-        if ModelTypes(model).operation == "upscale":
+        op = ModelTypes(model).operation
+        if op == "upscale":
             return request, warnings, inp  # an upscaler's prompt is a description, not a job
-        request, more = apply_prompt_parameters(request, FalProvider.capabilities.fields)
+        fields = FalProvider.capabilities.fields
+        if op.startswith("outpaint"):
+            fields = fields - {"size"}  # the canvas is --target_width x --target_height
+        request, more = apply_prompt_parameters(request, fields)
         return request, [*warnings, *more], inp
 
     def _build_request(
