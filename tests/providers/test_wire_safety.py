@@ -181,6 +181,9 @@ def test_downloads_honour_retry_after_and_slow_down_on_429(
         client = HttpClient("files", retry=RetryPolicy(sleep=record), max_in_flight=8)
         try:
             data, _ = await client.fetch_bytes(f"{server.root}/api/file.png")
+            assert client.limiter.limit == 4  # fewer downloads at once after a 429 ...
+            for _ in range(client.limiter.recover_after):
+                await client.fetch_bytes(f"{server.root}/api/file.png")
             return data, client.limiter.limit
         finally:
             await client.aclose()
@@ -188,4 +191,4 @@ def test_downloads_honour_retry_after_and_slow_down_on_429(
     data, limit = asyncio.run(go())
     assert data == b"\x89PNG-bytes"
     assert waits == [2.0]  # the server's Retry-After, not the client's own backoff
-    assert limit == 4  # and fewer downloads at once after a 429
+    assert limit == 5  # ... and successful downloads win the room back
