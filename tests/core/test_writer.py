@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from twat_genai.core import writer as writer_mod
-from twat_genai.core.writer import OutputWriter, embedded_subset, slugify
+from twat_genai.core.writer import STALE_TEMP_SECONDS, OutputWriter, embedded_subset, slugify
 
 FIXED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -636,7 +636,7 @@ def test_a_folder_that_cannot_be_opened_is_not_synced_silently(
 
 
 def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
-    long_ago = time.time() - 11 * 60
+    long_ago = time.time() - STALE_TEMP_SECONDS - 60
     stale = [
         ".download.tmp-abcd1234",  # a streamed download
         "..download.tmp-abcd1234.tmp-zz99_y88",  # its parameters being embedded
@@ -682,7 +682,7 @@ def test_stale_temporary_files_are_looked_for_when_the_folder_is_first_used(
     w = OutputWriter(tmp_path, clock=_clock)
     leftover = tmp_path / ".download.tmp-abcd1234"
     leftover.write_bytes(b"x")
-    long_ago = time.time() - 3600
+    long_ago = time.time() - STALE_TEMP_SECONDS - 60
     os.utime(leftover, (long_ago, long_ago))
     with w.write_stream() as stream:  # a download starting, not only a finished write
         assert not leftover.exists()

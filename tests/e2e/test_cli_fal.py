@@ -824,3 +824,16 @@ def test_aspect_ratio_in_an_outpaint_prompt_keeps_the_canvas(
     assert code == 0, err
     [args] = submits(requests_log(), "fal-ai/bria/expand")
     assert args["canvas_size"] == [1024, 512] and args["prompt"] == "a bay"
+
+
+def test_bria_outpaint_without_genfill_needs_no_prompt(run_cli, requests_log, make_image, tmp_path):
+    image = make_image(tmp_path / "in.png", (256, 256))
+    code, out, err = run_cli(
+        "outpaint", "--input_image", str(image), "--target_width", "512",
+        "--target_height", "512", "--border", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert_saved(paths_from(out))
+    [args] = submits(requests_log(), "fal-ai/bria/expand")
+    assert args["canvas_size"] == [512, 512]
+    assert not submits(requests_log(), "fal-ai/bria/genfill")

@@ -143,3 +143,20 @@ def _open_and_write(path: str, key: str, go: Any) -> None:
     go.wait(60)
     with Journal(path) as journal:
         journal.start(key, key)
+
+
+def test_fresh_replaces_only_a_corrupt_journal_never_an_unusable_one(tmp_path: Path) -> None:
+    from twat_genai.core.errors import UsageError
+
+    corrupt = tmp_path / "a" / JOURNAL_NAME
+    corrupt.parent.mkdir()
+    corrupt.write_text("not a database")
+    with Journal(corrupt) as journal:
+        journal.reset()
+    assert not corrupt.exists()
+
+    unusable = tmp_path / "b" / JOURNAL_NAME
+    unusable.mkdir(parents=True)  # cannot be opened: not a corrupt file to replace
+    with Journal(unusable) as journal, pytest.raises(UsageError, match="not usable"):
+        journal.reset()
+    assert unusable.is_dir()

@@ -152,13 +152,9 @@ class TwatGenAiCLI:
     def _command(
         self, model: ModelTypes, prompts: str | list[str] | None, **kw: Any
     ) -> list[ImageResult]:
-        required = model.operation in (
-            "text",
-            "image",
-            "canny",
-            "depth",
-            "outpaint",
-            "outpaint_flux",
+        # Bria's expand takes no prompt; its GenFill border pass (--border above 0) needs one.
+        required = model.operation in ("text", "image", "canny", "depth", "outpaint_flux") or (
+            model.operation == "outpaint" and float(kw.get("border", 5.0) or 0) > 0
         )
         items = prompt_list(prompts, limit=self.expand_limit, required=required)
         return self._results(run_sync(lambda: self._abatch(model, items, **kw)))

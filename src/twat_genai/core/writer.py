@@ -56,9 +56,9 @@ _OWN_TEMP = re.compile(
     rf"\.(?:download|\.download\.tmp-{_RANDOM}|[A-Za-z0-9._-]*\d{{8}}-\d{{6}}-[A-Za-z0-9._-]+)"
     rf"\.tmp-{_RANDOM}"
 )
-#: A temporary file untouched for this long belongs to a killed run (a live download keeps
-#: writing, so its modification time stays fresh).
-STALE_TEMP_SECONDS = 10 * 60
+#: A temporary file untouched for this long belongs to a killed run. A day, not minutes: a live
+#: run's file may wait for a slot, or its process be suspended, long before it is written.
+STALE_TEMP_SECONDS = 24 * 60 * 60
 
 
 _PROC_STATUS = Path("/proc/self/status")

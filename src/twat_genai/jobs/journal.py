@@ -87,6 +87,10 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 _COLUMNS = "key, label, state, handles, paths, request_id, error, created, updated, files"
 
 
+class UnreadableJournal(UsageError):
+    """The journal file is not a database (or is damaged): ``--fresh`` may replace it."""
+
+
 class Journal:
     """The journal of one output folder. Thread-safe; every method is one short transaction.
 
@@ -109,15 +113,21 @@ class Journal:
             if not create and not self.path.exists():
                 return None
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            try:
+                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise UsageError(f"the batch journal {self.path} is not usable: {exc}") from exc
             try:
                 db.execute("PRAGMA busy_timeout=5000")  # first: the others may need to wait
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 _migrate(db)
+            except sqlite3.OperationalError as exc:  # busy, or not openable: not ours to delete
+                db.close()
+                raise UsageError(f"the batch journal {self.path} is not usable: {exc}") from exc
             except sqlite3.DatabaseError as exc:
                 db.close()
-                raise UsageError(
+                raise UnreadableJournal(
                     f"the batch journal {self.path} cannot be read ({exc}): run with --fresh "
                     "(or remove it) to start the folder's journal afresh"
                 ) from exc
@@ -247,7 +257,7 @@ class Journal:
         with self._lock:
             try:
                 db = self._conn(create=False)
-            except UsageError:
+            except UnreadableJournal:  # corrupt: replace it (never a busy one: that is live)
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{self.path}{suffix}").unlink(missing_ok=True)
                 return
