@@ -121,3 +121,29 @@ def test_a_registered_key_inside_a_prompt_is_masked(tmp_path: Path) -> None:
 def test_an_environment_key_inside_a_prompt_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "opensesame")
     assert redact("say opensesame to the castle") == f"say {MASK} to the castle"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer ***"),
+        ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"),
+        ("X-API-Key: abcdefghijkl", "X-API-Key: ***"),
+        (
+            "key 1b2c3d4e-1234-4abc-8def-0123456789ab:0123456789abcdef0123456789abcdef",
+            "key ***",
+        ),
+        ('{"api_key": "zzzzzzzzzzzz"}', '{"api_key": "***"}'),
+        ("https://x.test/y?access_token=abcdef", "https://x.test/y?access_token=***"),
+    ],
+)
+def test_header_values_and_known_key_shapes_are_masked(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a bearer of the 12th-century-knight banner", "the key to success is a 12-step plan"],
+)
+def test_words_near_scheme_names_in_prompts_survive(prompt: str) -> None:
+    assert redact(prompt) == prompt

@@ -37,16 +37,26 @@ _PATTERNS = [
     re.compile(r"()\bcpk_[A-Za-z0-9._\-]+"),
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"()\bAIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"(?i)([?&](?:key|api_key|token|fal_key)=)[^&\s'\"]+"),
+    re.compile(r"(?i)([?&](?:key|api_key|apikey|token|access_token|fal_key)=)[^&\s'\"]+"),
+    # fal's key shape, key id and secret: ``<uuid>:<32 hex>``
+    re.compile(
+        r"(?i)()\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9a-f]{32}\b"
+    ),
+    # A named credential in JSON, YAML or a config line: "api_key": "...", token=...
+    re.compile(
+        r"(?i)([\"']?\b(?:api[_-]?key|access[_-]?token|client[_-]?secret|secret[_-]?key)"
+        r"[\"']?[ \t]*[:=][ \t]*[\"']?)[^\"'\s,}]{8,}"
+    ),
 ]
 
 #: The characters of a token on the wire (base64, ``id:secret``, JWTs).
 _TOKEN = r"[A-Za-z0-9._~+/=:\-]+"
 
-#: ``Key …``, ``Bearer …``, ``Basic …`` as HTTP writes them: capitalised scheme word (prompts
-#: say "a standard bearer", "basic shapes", "key visual"), then a token, masked only when it
-#: looks like a credential (see :func:`_credential_like`).
-_SCHEME = re.compile(rf"\b((?:Key|Bearer|Basic)[ \t]+)({_TOKEN})")
+#: ``Key …``, ``Bearer …``, ``Basic …`` as HTTP writes them: the capitalised scheme word (prompts
+#: say "a standard bearer of the 12th-century", "basic shapes", "key visual"), then a token
+#: masked only when it looks like a credential (see :func:`_credential_like`). Known key shapes
+#: (fal, OpenAI, Chutes, Google) are masked in any context by the patterns above.
+_SCHEME = re.compile(rf"\b((?:Key|Bearer|Basic)\s+)({_TOKEN})")
 
 #: A secret header written out (``Authorization: …``, ``'x-goog-api-key': '…'``), its scheme
 #: word kept; the value masked when it looks like a credential.
@@ -68,9 +78,9 @@ def _credential_like(token: str, min_len: int) -> bool:
     )
 
 
-def _mask_token(match: re.Match[str], group: int, min_len: int) -> str:
+def _mask_token(match: re.Match[str], group: int, min_len: int, *, any_shape: bool = False) -> str:
     token = match.group(group)
-    if not _credential_like(token, min_len):
+    if not (len(token) >= min_len if any_shape else _credential_like(token, min_len)):
         return match.group(0)
     start = match.start(group) - match.start(0)
     return match.group(0)[:start] + MASK
@@ -102,7 +112,8 @@ def redact(text: str) -> str:
             text = text.replace(value, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    text = _HEADER.sub(lambda m: _mask_token(m, 1, 8), text)
+    # A value written as a secret header's is a credential whatever it looks like.
+    text = _HEADER.sub(lambda m: _mask_token(m, 1, 8, any_shape=True), text)
     return _SCHEME.sub(lambda m: _mask_token(m, 2, 12), text)
 
 
