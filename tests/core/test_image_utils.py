@@ -460,3 +460,22 @@ def test_embed_leaves_video_and_garbage_unchanged() -> None:
     assert iu.embed_parameters(broken, {"a": 1}) is broken
     junk = b"\xff\xd8\xff\xe0\xff\xff"
     assert iu.embed_parameters(junk, {"a": 1}) is junk
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>', "image/svg+xml"),
+        (b"\xef\xbb\xbf<svg width='1'></svg>", "image/svg+xml"),
+        (b"\x00\x00\x00\x08wide\x00\x00\x00\x10mdat", "video/quicktime"),
+        (b"\x00\x00\x00\x6cmoov\x00\x00\x00\x6cmvhd", "video/quicktime"),
+        (b"\xff\x0a\xfa\x7f", "image/jxl"),
+        (b"II+\x00\x08\x00\x00\x00", "image/tiff"),
+        (b"<!DOCTYPE html><html>error</html>", None),
+        (b"<?xml version='1.0'?><error>no</error>", None),
+    ],
+)
+def test_more_media_types_are_recognised(head: bytes, kind: str | None) -> None:
+    from twat_genai.core.image_utils import sniff_media_type
+
+    assert sniff_media_type(head) == kind

@@ -240,10 +240,10 @@ def test_bytes_in_hand_normal_outputs_are_saved(
     assert file.path.suffix in (".png", ".jpg", ".webp")
 
 
-def test_one_bad_file_among_good_ones_saves_nothing(
+def test_one_bad_file_among_good_ones_is_left_out_with_a_warning(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Bytes in hand are all checked before the first is written: no half-saved answer."""
+    """The good files of a paid answer are kept; the bad one is named in every sidecar."""
 
     def rewrite(resp: EmulatorResponse) -> EmulatorResponse:
         body = json.loads(resp.body)
@@ -254,6 +254,32 @@ def test_one_bad_file_among_good_ones_saves_nothing(
     _corrupt(monkeypatch, emulator, "/openai", rewrite)
     out = tmp_path / "out"
     request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-1", n=3)
+    response = _run(_openai(emulator.root), request, out)
+    saved = [f.path for f in response.files if f.path is not None]
+    assert len(saved) == 2 and sorted(p.suffix for p in out.iterdir()) == [
+        ".json",
+        ".json",
+        ".png",
+        ".png",
+    ]
+    for path in saved:
+        warnings = json.loads(path.with_suffix(".json").read_text())["warnings"]
+        assert any("not saved" in w and "text/html" in w for w in warnings)
+
+
+def test_an_answer_with_no_media_at_all_is_refused(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def rewrite(resp: EmulatorResponse) -> EmulatorResponse:
+        body = json.loads(resp.body)
+        for item in body["data"]:
+            item["b64_json"] = base64.b64encode(HTML).decode()
+        resp.body = json.dumps(body).encode()
+        return resp
+
+    _corrupt(monkeypatch, emulator, "/openai", rewrite)
+    out = tmp_path / "out"
+    request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-1", n=2)
     with pytest.raises(ModelError, match="returned text/html"):
         _run(_openai(emulator.root), request, out)
     _nothing_on_disk(out)

@@ -75,6 +75,8 @@ _EXTENSIONS: dict[str, str] = {
     "image/tiff": "tiff",
     "image/avif": "avif",
     "image/heic": "heic",
+    "image/jxl": "jxl",
+    "image/svg+xml": "svg",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/webm": "webm",
@@ -83,6 +85,10 @@ _EXTENSIONS: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------- sniffing
+
+
+#: First atoms of a QuickTime file that does not start with ``ftyp``.
+_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -105,12 +111,19 @@ def sniff_media_type(data: bytes) -> str | None:
         if brand == b"qt  ":
             return "video/quicktime"
         return "video/mp4"
+    if len(head) >= 8 and head[4:8] in _QUICKTIME_ATOMS:
+        return "video/quicktime"
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
+        return "image/jxl"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm" if b"webm" in bytes(data[:256]) else "video/x-matroska"
     if head.startswith(b"BM") and len(head) >= 26:
         return "image/bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
         return "image/tiff"
+    text = bytes(data[:1024]).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith((b"<svg", b"<?xml")) and b"<svg" in text:  # vector endpoints
+        return "image/svg+xml"
     return None
 
 

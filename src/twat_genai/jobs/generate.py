@@ -262,10 +262,20 @@ async def generate(
     response = _merge(responses)
     warnings = warnings + response.warnings
     response.warnings = warnings
-    # Bytes already in hand are checked before anything is written: no half-saved answer.
-    for file in response.files:
-        if not file.blocked and file.data is not None:
-            _check_media(file, response, file.data[:_SNIFF_BYTES], len(file.data))
+    # Bytes already in hand are checked before anything is written: an answer whose every file
+    # is not media fails; one bad file among good ones is left out with a warning.
+    bad = [
+        (file, error)
+        for file in response.files
+        if not file.blocked
+        and file.data is not None
+        and (error := _media_error(file, response, file.data[:_SNIFF_BYTES], len(file.data)))
+    ]
+    if bad and len(bad) == sum(1 for f in response.files if not f.blocked):
+        raise bad[0][1]
+    for file, error in bad:
+        response.files.remove(file)
+        warnings.append(f"an output was not saved: {error}")
     created = datetime.now(timezone.utc)
     saved = blocked = 0
     per_role: Counter[str] = Counter()  # -1, -2 … number the files of one role
@@ -362,10 +372,12 @@ async def _save(
         )
 
 
-def _check_media(file: MediaFile, response: ProviderResponse, head: bytes, size: int) -> None:
-    """Raise :class:`ModelError` unless ``head`` (the first bytes of a ``size``-byte output) is
-    an image or a video."""
-    error = not_media_error(
+def _media_error(
+    file: MediaFile, response: ProviderResponse, head: bytes, size: int
+) -> ModelError | None:
+    """The error for an output whose first bytes (``head`` of ``size``) are not an image or a
+    video, else None."""
+    return not_media_error(
         head,
         size,
         provider=response.provider,
@@ -374,6 +386,11 @@ def _check_media(file: MediaFile, response: ProviderResponse, head: bytes, size:
         declared=file.content_type,
         request_id=response.request_id,
     )
+
+
+def _check_media(file: MediaFile, response: ProviderResponse, head: bytes, size: int) -> None:
+    """Raise :class:`ModelError` unless the output is an image or a video."""
+    error = _media_error(file, response, head, size)
     if error is not None:
         raise error
 
