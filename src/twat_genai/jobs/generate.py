@@ -7,6 +7,7 @@ video, whatever their declared type) into a typed error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 from collections import Counter
@@ -362,14 +363,24 @@ async def _save(
             stream.head, ident=ident, role=file.role, index=index, content_type=file.content_type
         )
         ctx.event("saving", file=key, path=str(path))
-        return await stream.commit_async(
-            ident=ident,
-            metadata=metadata(),
-            role=file.role,
-            index=index,
-            content_type=file.content_type,
-            path=path,
+        commit = asyncio.ensure_future(
+            stream.commit_async(
+                ident=ident,
+                metadata=metadata(),
+                role=file.role,
+                index=index,
+                content_type=file.content_type,
+                path=path,
+            )
         )
+        try:
+            return await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            # A commit under way finishes in its thread (the file was paid for); waiting for it
+            # here keeps the event loop free, where the ``with`` exit would block it.
+            with contextlib.suppress(Exception):
+                await commit
+            raise
 
 
 def _media_error(
