@@ -272,3 +272,22 @@ def test_readme_batch_with_progress(tmp_path, capsys, requests_log):
     assert out[3] == "3 items: 3 ok"
     assert len(submitted(requests_log(), "fal-ai/flux-lora")) == 3
     assert len(list((tmp_path / "generated_images").glob("*.json"))) == 3
+
+
+def test_upscale_warns_about_engine_settings_it_cannot_use(make_image, tmp_path):
+    photo = make_image(tmp_path / "photo.png", (128, 128))
+
+    async def run(config: EngineConfig) -> Any:
+        async with FALEngine(tmp_path / "out") as engine:
+            return await engine.generate(
+                prompt="",
+                config=config,
+                model=ModelTypes.UPSCALER_ESRGAN,
+                upscale_config=UpscaleConfig(input_image=ImageInput(path=photo), scale=2),
+            )
+
+    quiet = asyncio.run(run(EngineConfig()))
+    assert not any("ignored" in w for w in quiet.warnings)
+    noisy = asyncio.run(run(EngineConfig(guidance_scale=5, output_format="png")))
+    assert "fal-ai/esrgan does not use guidance_scale; ignored" in noisy.warnings
+    assert "fal-ai/esrgan does not use output_format; ignored" in noisy.warnings

@@ -177,8 +177,8 @@ class TwatGenAiCLI:
         image_size: Any = None,
         lora: Any = None,
         negative_prompt: str | None = None,
-        guidance_scale: float = 3.5,
-        num_inference_steps: int = 28,
+        guidance_scale: float | None = None,
+        num_inference_steps: int | None = None,
         seed: int | None = None,
         num_images: int = 1,
         output_format: str | None = None,
@@ -206,14 +206,17 @@ class TwatGenAiCLI:
         from twat_genai.engines.fal import FALEngine
         from twat_genai.engines.fal.config import ImageToImageConfig, OutpaintConfig, UpscaleConfig
 
-        config_args: dict[str, Any] = {
+        # Only what the caller set: EngineConfig knows the defaults, and an upscaler can then
+        # warn about the settings it cannot use.
+        given: dict[str, Any] = {
             "guidance_scale": guidance_scale,
             "num_inference_steps": num_inference_steps,
             "seed": seed,
-            "num_images": num_images,
             "output_format": output_format,
-            "enable_safety_checker": enable_safety_checker,
+            "enable_safety_checker": enable_safety_checker or None,
         }
+        config_args = {k: v for k, v in given.items() if v is not None}
+        config_args["num_images"] = num_images
         if image_size is not None:
             config_args["image_size"] = image_size
         config = _validated(EngineConfig, config_args)

@@ -84,8 +84,8 @@ def _flux_options(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="LoRA: library key, URL or repo id, ':scale' optional, ';' for several",
     )
-    _opt(g, "guidance_scale", type=float, default=3.5, metavar="X", help="default 3.5")
-    _opt(g, "num_inference_steps", type=int, default=28, metavar="N", help="default 28")
+    _opt(g, "guidance_scale", type=float, metavar="X", help="default 3.5")
+    _opt(g, "num_inference_steps", type=int, metavar="N", help="default 28")
     _opt(g, "num_images", type=int, default=1, metavar="N", help="images per prompt (default 1)")
     _opt(g, "output_format", choices=["jpeg", "png"], help="image format fal returns")
     _flag(g, "enable_safety_checker", "ask fal to flag NSFW outputs (flagged images are not saved)")

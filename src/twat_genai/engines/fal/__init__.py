@@ -89,7 +89,13 @@ class FALEngine(ImageGenerationEngine):
         )
         op = ModelTypes(model).operation
         if op == "upscale":
-            return request, warnings, inp  # an upscaler's prompt is a description, not a job
+            endpoint = ModelTypes(model).value
+            unused = [
+                f"{endpoint} does not use {name}; ignored"
+                for name in _NOT_FOR_UPSCALERS
+                if name in config.model_fields_set
+            ]
+            return request, [*warnings, *unused], inp  # its prompt is a description, not a job
         fields = FalProvider.capabilities.fields
         if op.startswith("outpaint"):
             fields = fields - {"size"}  # the canvas is --target_width x --target_height
@@ -238,6 +244,16 @@ class FALEngine(ImageGenerationEngine):
             self.provider, request, writer, ctx=ctx, job=job, warnings=warnings
         )
         return to_image_result(response, original_prompt=prompt, job_params=job)
+
+
+#: Generation settings an upscaler has no use for: set explicitly, they are warned about.
+_NOT_FOR_UPSCALERS = (
+    "guidance_scale",
+    "num_inference_steps",
+    "output_format",
+    "enable_safety_checker",
+    "image_size",
+)
 
 
 def _need_input(inp: ImageInput | None, model: ModelTypes) -> ImageInput:
