@@ -47,7 +47,7 @@ _HEAD_BYTES = 256 * 1024
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
-#: Temporary files: ``.download.tmp-XXXXXXXX`` for a stream, ``.{final name}.tmp-XXXXXXXX`` for
+#: Temporary files: ``.download.tmp-<random>`` for a stream, ``.{final name}.tmp-<random>`` for
 #: an atomic write (the final name being one this writer hands out, or a stream's temp file).
 _TMP_MARK = ".tmp-"
 _DOWNLOAD_PREFIX = f".download{_TMP_MARK}"
