@@ -356,7 +356,8 @@ async def _save(
             await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
         else:
             stream.write(file.data if file.data is not None else _decode_data_url(file.url or ""))
-        _check_media(file, response, stream.head, stream.bytes_written)
+        if file.data is None:  # bytes in hand were checked before anything was written
+            _check_media(file, response, stream.head, stream.bytes_written)
         if file.width is None and file.kind == "image":
             file.width, file.height = _size_of(stream.head)
         path = earlier or writer.plan(
