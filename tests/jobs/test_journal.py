@@ -83,7 +83,7 @@ def test_a_restart_replaces_old_handles_and_files_in_one_step(tmp_path: Path) ->
 
 
 def test_no_authorization_or_key_is_stored(tmp_path: Path) -> None:
-    from twat_genai.transport.redact import register_secret
+    from twat_genai.core.redact import register_secret
 
     secret = "fal-secret-journal-0123456789"
     register_secret(secret)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from twat_genai.transport.redact import RedactingFilter, redact
+from twat_genai.core.redact import RedactingFilter, redact
 
 
 def setup_logging(verbose: bool) -> None:

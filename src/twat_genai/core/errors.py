@@ -15,7 +15,7 @@
         └── DownloadError          the result exists but its file could not be fetched
 
 Messages are one line, name what failed and, where there is one, the fix. They never carry a
-secret: :func:`twat_genai.transport.redact.redact` runs over every message built from a response.
+secret: :func:`twat_genai.core.redact.redact` runs over every message built from a response.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ProviderError(TwatGenAiError):
         retry_after: float | None = None,
         retryable: bool | None = None,
     ) -> None:
-        from twat_genai.transport.redact import redact
+        from twat_genai.core.redact import redact
 
         self.provider = provider
         self.status_code = status_code

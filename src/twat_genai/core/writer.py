@@ -37,7 +37,7 @@ from twat_genai.core.image_utils import (
     probe_size,
     sniff_media_type,
 )
-from twat_genai.transport.redact import redact_obj
+from twat_genai.core.redact import redact_obj
 
 __all__ = ["EMBED_MAX_BYTES", "OutputWriter", "StreamingFile", "embedded_subset", "slugify"]
 

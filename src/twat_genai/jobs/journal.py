@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twat_genai.core.errors import UsageError
-from twat_genai.transport.redact import redact, redact_obj
+from twat_genai.core.redact import redact, redact_obj
 
 JOURNAL_NAME = ".twat-genai-journal.sqlite"
 PENDING, SUBMITTED = "pending", "submitted"

@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 from twat_genai.core.errors import MissingKeyError
 from twat_genai.core.models import ProviderResponse, Request
+from twat_genai.core.redact import register_secret
 from twat_genai.core.settings import first_env, resolve_base_url
 from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
-from twat_genai.transport.redact import register_secret
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import h11
 
-from twat_genai.transport.redact import redact, redact_obj
+from twat_genai.core.redact import redact, redact_obj
 
 from .media import extension_for
 

@@ -29,9 +29,9 @@ from twat_genai.core.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from twat_genai.core.redact import SECRET_HEADERS, redact
 from twat_genai.transport._httpx import httpx
 from twat_genai.transport.limits import AdaptiveLimiter
-from twat_genai.transport.redact import SECRET_HEADERS, redact
 from twat_genai.transport.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("twat_genai.http")

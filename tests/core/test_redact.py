@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from twat_genai.core.models import ImageGenerationRequest, ProviderResponse
+from twat_genai.core.redact import MASK, redact, redact_obj, register_secret
 from twat_genai.core.writer import OutputWriter
 from twat_genai.jobs.generate import generate
 from twat_genai.providers.fal import FalProvider
-from twat_genai.transport.redact import MASK, redact, redact_obj, register_secret
 
 CASTLE = "a standard bearer carrying banners, basic shapes, key visual of a castle"
 
