@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "3.0.0"
+from twat_genai.core.version import __version__
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -25,8 +25,8 @@ _EXPORTS: dict[str, str] = {
     "ImageInput": "twat_genai.core.config",
     "ImageResult": "twat_genai.core.config",
     "ImageSizeWH": "twat_genai.core.config",
-    "ImageSizes": "twat_genai.core.image",
-    "ImageFormats": "twat_genai.core.image",
+    "ImageSizes": "twat_genai.core.sizes",
+    "ImageFormats": "twat_genai.core.sizes",
     "ImageGenerationRequest": "twat_genai.core.models",
     "ImageEditRequest": "twat_genai.core.models",
     "VideoGenerationRequest": "twat_genai.core.models",
@@ -130,7 +130,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TwatGenAiError,
         UsageError,
     )
-    from twat_genai.core.image import ImageFormats, ImageSizes
     from twat_genai.core.models import (
         BackgroundRemovalRequest,
         ImageEditRequest,
@@ -141,6 +140,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ProviderResponse,
         VideoGenerationRequest,
     )
+    from twat_genai.core.sizes import ImageFormats, ImageSizes
     from twat_genai.engines.base import EngineConfig, ImageGenerationEngine
     from twat_genai.engines.fal import FALEngine
     from twat_genai.engines.fal.config import (

@@ -6,14 +6,14 @@ import pytest
 
 from twat_genai.core.config import ImageSizeWH
 from twat_genai.core.errors import UsageError
-from twat_genai.core.image import (
+from twat_genai.core.sizes import (
     ImageFormats,
     ImageSizes,
-    fal_image_size,
     nearest_aspect_ratio,
     parse_image_size,
     size_to_wh,
 )
+from twat_genai.providers.fal.sizes import FAL_PRESETS, fal_image_size
 
 TABLE = [
     ("SQ", "square_hd", 1024, 1024, True),
@@ -43,7 +43,7 @@ def test_preset_pixels_and_fal_preset(
     size = ImageSizes[name]
     assert (size.width, size.height) == (width, height)
     assert size.wh == ImageSizeWH(width=width, height=height)
-    assert size.fal_preset == preset
+    assert FAL_PRESETS.get(size) == preset
     if is_fal:
         assert size.value == preset
 

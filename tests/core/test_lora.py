@@ -190,7 +190,7 @@ def test_whole_key_with_two_records_adds_trigger_once() -> None:
     ]
     assert sel.triggers == ["shou_xin, Simple Pencil sketch"]
     assert sel.apply_to_prompt("a cat") == "shou_xin, Simple Pencil sketch, a cat"
-    assert sel.to_fal() == [
+    assert sel.records() == [
         {"path": "hassanelmghari/shou_xin", "scale": 0.8},
         {"path": "prithivMLmods/Super-Pencil-Flux-LoRA", "scale": 1.2},
     ]
@@ -199,7 +199,7 @@ def test_whole_key_with_two_records_adds_trigger_once() -> None:
 def test_key_with_scale_multiplies_and_keeps_trigger() -> None:
     """'shou_xin:0.8' uses the library record at 0.8 and still adds the trigger."""
     sel = parse_lora_spec("shou_xin:0.8")
-    assert sel.to_fal() == [{"path": "hassanelmghari/shou_xin", "scale": 0.8}]
+    assert sel.records() == [{"path": "hassanelmghari/shou_xin", "scale": 0.8}]
     assert sel.triggers == ["shou_xin"]
 
 
@@ -213,7 +213,7 @@ def test_multi_record_key_with_scale_multiplies_each() -> None:
 def test_case_insensitive_key_uses_canonical_trigger() -> None:
     """Keys match case-insensitively when no exact match exists; the trigger is the real key."""
     sel = parse_lora_spec("SKETCH SMUDGE:2")
-    assert sel.to_fal() == [{"path": "strangerzonehf/Flux-Sketch-Smudge-LoRA", "scale": 2.0}]
+    assert sel.records() == [{"path": "strangerzonehf/Flux-Sketch-Smudge-LoRA", "scale": 2.0}]
     assert sel.triggers == ["Sketch Smudge"]
 
 
@@ -259,7 +259,7 @@ def test_list_and_dict_specs() -> None:
             {"url": "c/d"},
         ]
     )
-    assert sel.to_fal() == [
+    assert sel.records() == [
         {"path": "a/b", "scale": 0.5},
         {"path": "hassanelmghari/shou_xin", "scale": 0.5},
         {"path": "https://x.test/l.safetensors", "scale": 0.9},

@@ -196,15 +196,16 @@ def test_falengine_without_key_raises_before_touching_disk(monkeypatch, tmp_path
 @pytest.mark.parametrize(
     ("value", "preset", "wh"),
     [
-        ("HD", "landscape_16_9", (1024, 576)),
-        ("hd", "landscape_16_9", (1024, 576)),
-        ("landscape_16_9", "landscape_16_9", (1024, 576)),
+        ("HD", "HD", (1024, 576)),
+        ("hd", "HD", (1024, 576)),
+        ("landscape_16_9", "HD", (1024, 576)),
         ((1024, 768), None, (1024, 768)),
         ("1024x768", None, (1024, 768)),
     ],
 )
 def test_engine_config_image_size_spellings(value, preset, wh):
-    """EngineConfig accepts a preset name in any case, a fal preset value, a (w, h) tuple and "WxH"."""
+    """EngineConfig accepts a preset name in any case, a preset value, a (w, h) tuple and "WxH";
+    a named size keeps its name (each provider maps it to its own form)."""
     fields = EngineConfig(image_size=value).size_fields()
     assert fields["size_preset"] == preset
     assert (fields["size"].width, fields["size"].height) == wh

@@ -352,7 +352,7 @@ async def _preflight_input(value: Any, model: ModelTypes) -> ImageInput | None:
         return None
     inp = ImageInput.from_any(value)
     if not inp.is_remote:
-        from twat_genai.core.image_utils import validate_local_input
+        from twat_genai.core.inputs import validate_local_input
 
         await asyncio.to_thread(validate_local_input, inp)
     return inp

@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from twat_genai import __version__
+    from twat_genai.core.version import __version__
 
     return f"{PROG} {__version__}"
 

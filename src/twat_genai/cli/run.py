@@ -56,7 +56,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def _version(args: argparse.Namespace) -> int:
-    from twat_genai import __version__
+    from twat_genai.core.version import __version__
 
     if args.json:
         output.emit_json({"version": __version__})
@@ -202,7 +202,7 @@ def _dry_run(args: argparse.Namespace, prompts: Any) -> int:
     ):
         final = selection.apply_to_prompt(p) if selection.loras else p
         if args.json:
-            output.emit_json({"prompt": p, "final_prompt": final, "loras": selection.to_fal()})
+            output.emit_json({"prompt": p, "final_prompt": final, "loras": selection.records()})
         else:
             output.emit_line(final)
     return 0

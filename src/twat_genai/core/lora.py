@@ -159,9 +159,9 @@ class LoraSelection:
         missing = [t for t in self.triggers if t not in present]
         return ", ".join([*missing, prompt.strip()] if prompt.strip() else missing)
 
-    def to_fal(self) -> list[dict[str, Any]]:
-        """FAL's ``loras`` argument."""
-        return [{"path": lw.path, "scale": lw.scale} for lw in self.loras]
+    def records(self) -> list[dict[str, Any]]:
+        """The LoRAs as plain ``{"path", "scale"}`` records (sidecars, dry runs)."""
+        return [lw.model_dump() for lw in self.loras]
 
 
 def _find_key(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> str | None:

@@ -384,7 +384,7 @@ def apply_prompt_parameters(request: Any, fields: frozenset[str]) -> tuple[Any, 
     prompt = getattr(request, "prompt", None)
     if not prompt or not (_FLAG_RE.search(prompt) or _SEPARATOR_RE.search(prompt)):
         return request, []
-    from twat_genai.core.image import size_for_aspect_ratio
+    from twat_genai.core.sizes import size_for_aspect_ratio
 
     text, found, warnings = apply_midjourney(prompt)
     urls = parse_midjourney(prompt).image_urls

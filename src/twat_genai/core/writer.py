@@ -28,15 +28,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from twat_genai.core.config import utc_now
+from twat_genai.core.embed import embed_parameters, has_content_credentials
 from twat_genai.core.errors import UsageError
-from twat_genai.core.image_utils import (
-    embed_parameters,
-    extension_for,
-    has_content_credentials,
-    probe_size,
-    sniff_media_type,
-)
+from twat_genai.core.media import extension_for, probe_size, sniff_media_type
 from twat_genai.core.redact import redact_obj
 
 __all__ = ["EMBED_MAX_BYTES", "OutputWriter", "StreamingFile", "embedded_subset", "slugify"]
@@ -87,6 +81,10 @@ def _file_mode() -> int:
 
 
 _FILE_MODE = _file_mode()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def slugify(text: str, max_len: int = 80) -> str:

@@ -28,17 +28,17 @@ class EngineConfig(BaseModel):
     @field_validator("image_size", mode="before")
     @classmethod
     def _parse_size(cls, value: Any) -> Any:
-        from twat_genai.core.image import parse_image_size
+        from twat_genai.core.sizes import parse_image_size
 
         return parse_image_size(value)
 
     def size_fields(self) -> dict[str, Any]:
         """``size``/``size_preset`` for a neutral request."""
-        from twat_genai.core.image import ImageSizes
+        from twat_genai.core.sizes import ImageSizes
 
         size = self.image_size
         if isinstance(size, ImageSizes):
-            return {"size": size.wh, "size_preset": size.fal_preset}
+            return {"size": size.wh, "size_preset": size.name}
         assert isinstance(size, ImageSizeWH)
         return {"size": size, "size_preset": None}
 

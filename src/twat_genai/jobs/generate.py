@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from twat_genai.core.errors import BlockedError, ModelError, ProviderError, UsageError
+from twat_genai.core.media import SNIFF_BYTES, not_media_error
 from twat_genai.core.models import (
     ImageEditRequest,
     ImageGenerationRequest,
@@ -31,69 +32,6 @@ from twat_genai.providers.base import CallContext, Provider, request_kind
 
 #: Largest output file we download (video included).
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
-
-#: How much of an output is looked at to tell what it is.
-_SNIFF_BYTES = 4096
-
-
-def _text_type(head: bytes) -> str | None:
-    """The kind of text ``head`` is (an error page, a JSON error …), None for binary data."""
-    sample = bytes(head[:_SNIFF_BYTES])
-    text = sample.decode("utf-8", errors="replace")
-    if text.count("\ufffd") > 4 or any(ord(c) < 32 and c not in "\t\r\n\f" for c in text):
-        return None
-    low = text.lstrip().lower()
-    if low.startswith(("<!doctype html", "<html")) or "<html" in low[:512]:
-        return "text/html"
-    if low.startswith(("{", "[")):
-        return "application/json"
-    if low.startswith("<"):
-        return "text/xml"
-    return "text/plain"
-
-
-def describe_payload(head: bytes, size: int, declared: str | None = None) -> str:
-    """What came back instead of media, in a few words: ``0 bytes``, ``text/html (57 bytes,
-    labelled image/jpeg): '<html>…'``, ``unrecognised data (1024 bytes)``. Judged from the
-    bytes; the declared type is only mentioned."""
-    if size == 0:
-        return "0 bytes"
-    kind = _text_type(head)
-    label = (declared or "").split(";", 1)[0].strip().lower()
-    about = f"{size} bytes" + (f", labelled {label}" if label and label != kind else "")
-    if kind is None:
-        return f"unrecognised data ({about})"
-    snippet = " ".join(bytes(head[:_SNIFF_BYTES]).decode("utf-8", errors="replace").split())
-    if len(snippet) > 120:
-        snippet = snippet[:119] + "…"
-    return f"{kind} ({about}): {snippet!r}"
-
-
-def not_media_error(
-    head: bytes,
-    size: int,
-    *,
-    provider: str,
-    model: str,
-    expected: str = "an image",
-    declared: str | None = None,
-    request_id: str | None = None,
-) -> ModelError | None:
-    """The error for an output that is empty or does not sniff as an image or video, else None.
-
-    Only the bytes decide (a ``Content-Type`` or ``mimeType`` saying ``image/…`` proves
-    nothing: gateways answer errors and empty bodies under it)."""
-    from twat_genai.core.image_utils import sniff_media_type
-
-    if size > 0 and sniff_media_type(head) is not None:
-        return None
-    what = describe_payload(head, size, declared)
-    return ModelError(
-        f"{model} returned {what}, not {expected}",
-        provider=provider,
-        request_id=request_id,
-    )
-
 
 #: Request fields a provider may not support, and the value that means "not set".
 _OPTIONAL_FIELDS: dict[str, Any] = {
@@ -201,7 +139,7 @@ def build_metadata(
     created: datetime,
 ) -> dict[str, Any]:
     """Everything needed to reproduce a file: the sidecar's content (redacted by the writer)."""
-    from twat_genai import __version__
+    from twat_genai.core.version import __version__
 
     job = dict(job or {})
     prompt = getattr(request, "prompt", None)
@@ -270,7 +208,7 @@ async def generate(
         for file in response.files
         if not file.blocked
         and file.data is not None
-        and (error := _media_error(file, response, file.data[:_SNIFF_BYTES], len(file.data)))
+        and (error := _media_error(file, response, file.data[:SNIFF_BYTES], len(file.data)))
     ]
     if bad and len(bad) == sum(1 for f in response.files if not f.blocked):
         raise bad[0][1]
@@ -415,7 +353,7 @@ def _decode_data_url(url: str) -> bytes:
 
 
 def _size_of(data: bytes) -> tuple[int | None, int | None]:
-    from twat_genai.core.image_utils import probe_size
+    from twat_genai.core.media import probe_size
 
     try:
         w, h = probe_size(data)

@@ -190,7 +190,7 @@ def _pixels(req: ImageGenerationRequest) -> tuple[int, int] | None:
     if req.size is not None:
         return req.size.width, req.size.height
     if req.size_preset:
-        from twat_genai.core.image import size_to_wh
+        from twat_genai.core.sizes import size_to_wh
 
         wh = size_to_wh(req.size_preset)
         return wh.width, wh.height
@@ -472,8 +472,7 @@ def _decode_media(value: Any) -> tuple[bytes | None, str | None]:
 def _file_for(data: bytes, declared: str, seed: Any, model: str) -> MediaFile:
     """The answer as a file, its type from the bytes alone: a body that is empty or not an
     image or video is refused, whatever its ``Content-Type`` claims."""
-    from twat_genai.core.image_utils import sniff_media_type
-    from twat_genai.jobs.generate import not_media_error
+    from twat_genai.core.media import not_media_error, sniff_media_type
 
     error = not_media_error(
         data[:4096],
@@ -614,7 +613,7 @@ class ChutesProvider(Provider):
 
     async def _encode(self, image: ImageInput, frame: tuple[int, int] | None) -> str:
         """Raw base64 of an input; video frames cover-cropped to ``frame`` as JPEG first."""
-        from twat_genai.core.image_utils import cover_crop
+        from twat_genai.core.media import cover_crop
 
         data, _, _ = await read_input(image, self.fetcher)
         if frame is not None:

@@ -261,7 +261,7 @@ class GeminiProvider(Provider):
         warnings: list[str],
     ) -> str | None:
         """Explicit ratio, else the size's nearest ratio, else (edits) the first input's."""
-        from twat_genai.core.image import nearest_aspect_ratio
+        from twat_genai.core.sizes import nearest_aspect_ratio
 
         choices = list(ASPECT_RATIOS)
         asked = request.aspect_ratio or next(
@@ -311,7 +311,7 @@ def _decode(data: str) -> bytes:
 
 def _parts(body: dict[str, Any]) -> tuple[list[MediaFile], list[str], int]:
     """(images, texts, skipped thought images) from ``candidates[].content.parts``."""
-    from twat_genai.core.image_utils import sniff_media_type
+    from twat_genai.core.media import sniff_media_type
 
     files: list[MediaFile] = []
     texts: list[str] = []
@@ -456,7 +456,7 @@ class GeminiImageClient(ProviderFacade):
         if width is not None or height is not None:
             if width is None or height is None:
                 raise UsageError("give both width and height, or an aspect ratio")
-            from twat_genai.core.image import size_to_wh
+            from twat_genai.core.sizes import size_to_wh
 
             size = size_to_wh((width, height))
         options = {"image_size": image_size} if image_size else {}

@@ -264,7 +264,7 @@ class OpenAIProvider(Provider):
         self, request: ImageEditRequest, fields: dict[str, Any]
     ) -> tuple[Any, dict[str, Any]]:
         """POST the multipart edit: ``image`` for one file, ``image[]`` per file for several."""
-        from twat_genai.core.image_utils import extension_for
+        from twat_genai.core.media import extension_for
 
         inputs = await asyncio.gather(*(read_input(i, self.fetcher) for i in request.images))
         field_name = "image" if len(inputs) == 1 else "image[]"
@@ -315,7 +315,7 @@ def _decode_b64(value: str) -> bytes:
 
 def _files(body: dict[str, Any]) -> list[MediaFile]:
     """``data[].b64_json`` (bytes in hand) or ``data[].url`` (downloaded by the core at once)."""
-    from twat_genai.core.image_utils import sniff_media_type
+    from twat_genai.core.media import sniff_media_type
 
     items = body.get("data")
     fmt = body.get("output_format")
@@ -441,6 +441,6 @@ def _size(width: int | None, height: int | None) -> ImageSizeWH | None:
         return None
     if width is None or height is None:
         raise UsageError("give both width and height (or neither for the model's default size)")
-    from twat_genai.core.image import size_to_wh
+    from twat_genai.core.sizes import size_to_wh
 
     return size_to_wh((width, height))

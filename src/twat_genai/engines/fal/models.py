@@ -21,7 +21,8 @@ class FALImageInput(ImageInput):
         if provider is not None:
             url, _ = await provider.image_url(self)
             return url
-        from twat_genai.core import image_utils
+        from twat_genai.core.inputs import validate_local_input
+        from twat_genai.core.media import to_data_uri
 
-        data, mime, _ = await asyncio.to_thread(image_utils.validate_local_input, self)
-        return image_utils.to_data_uri(data, mime)
+        data, mime, _ = await asyncio.to_thread(validate_local_input, self)
+        return to_data_uri(data, mime)

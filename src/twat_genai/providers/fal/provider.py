@@ -12,8 +12,9 @@ import asyncio
 import hashlib
 from typing import Any, ClassVar
 
-from twat_genai.core.config import ImageInput
+from twat_genai.core import media
 from twat_genai.core.errors import ProviderError, UsageError
+from twat_genai.core.inputs import ImageInput
 from twat_genai.core.models import (
     ImageEditRequest,
     ImageGenerationRequest,
@@ -23,6 +24,7 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
+from twat_genai.providers.fal import geometry
 from twat_genai.providers.fal.endpoints import BY_OPERATION, endpoint_info
 from twat_genai.providers.fal.queue import FalJob, FalQueue, fal_urls
 from twat_genai.providers.inputs import read_input
@@ -87,7 +89,7 @@ class FalProvider(Provider):
     # -- argument building -------------------------------------------------------------------
 
     def _text_args(self, request: ImageGenerationRequest) -> dict[str, Any]:
-        from twat_genai.core.image import fal_image_size
+        from twat_genai.providers.fal.sizes import fal_image_size
 
         args: dict[str, Any] = {"prompt": request.prompt}
         if request.size_preset or request.size:
@@ -151,8 +153,6 @@ class FalProvider(Provider):
             )
 
     async def _outpaint_bria(self, request: ImageEditRequest, ctx: CallContext) -> ProviderResponse:
-        from twat_genai.core import image_utils
-
         cw, ch = self._canvas(request)
         data, mime, (w, h) = await read_input(request.images[0], self.fetcher)
         self._check_fits(w, h, cw, ch)  # before anything is uploaded
@@ -164,7 +164,7 @@ class FalProvider(Provider):
             "image_url": url,
             "canvas_size": [cw, ch],
             "original_image_size": [w, h],
-            "original_image_location": list(image_utils.center_location(cw, ch, w, h)),
+            "original_image_location": list(geometry.center_location(cw, ch, w, h)),
             "prompt": request.prompt,
             "num_images": request.n,
         }
@@ -185,13 +185,13 @@ class FalProvider(Provider):
             assert first.url is not None
             out_bytes, _ = await self.fetcher.fetch_bytes(first.url)
             first.data = out_bytes
-            out_w, out_h = image_utils.probe_size(out_bytes)
+            out_w, out_h = media.probe_size(out_bytes)
         mask = await asyncio.to_thread(
-            image_utils.create_genfill_border_mask, out_w, out_h, w, h, factor
+            geometry.create_genfill_border_mask, out_w, out_h, w, h, factor
         )
         if mask is None:
             return expanded
-        mask_png = await asyncio.to_thread(image_utils.encode_png, mask)
+        mask_png = await asyncio.to_thread(media.encode_png, mask)
         if save_mask:
             expanded.files.append(MediaFile(data=mask_png, content_type="image/png", role="mask"))
         try:
@@ -223,12 +223,10 @@ class FalProvider(Provider):
         return filled
 
     async def _outpaint_flux(self, request: ImageEditRequest, ctx: CallContext) -> ProviderResponse:
-        from twat_genai.core import image_utils
-
         cw, ch = self._canvas(request)
         data, _, (w, h) = await read_input(request.images[0], self.fetcher)
         self._check_fits(w, h, cw, ch)
-        big, mask = await asyncio.to_thread(image_utils.create_flux_inpainting_assets, data, cw, ch)
+        big, mask = await asyncio.to_thread(geometry.create_flux_inpainting_assets, data, cw, ch)
         image_url, mask_url = await asyncio.gather(
             self.upload(big, "image/png"), self.upload(mask, "image/png")
         )
@@ -250,20 +248,18 @@ class FalProvider(Provider):
     ) -> tuple[str, tuple[int, int] | None]:
         """A URL fal can read: remote URLs as they are (unless they must be resized first),
         everything else uploaded once per content."""
-        from twat_genai.core import image_utils
-
         if inp.is_remote and max_side is None:
             assert inp.url is not None
             return inp.url, None
         data, mime, size = await read_input(inp, self.fetcher)
         if max_side is not None and max(size) > max_side:
-            data, _, size = await asyncio.to_thread(image_utils.resize_to_max_side, data, max_side)
-            mime = image_utils.sniff_media_type(data) or mime
+            data, _, size = await asyncio.to_thread(media.resize_to_max_side, data, max_side)
+            mime = media.sniff_media_type(data) or mime
         return await self.upload(data, mime), size
 
     async def upload(self, data: bytes, mime: str) -> str:
         """Upload bytes once per run (keyed by content hash), whoever asks and however often."""
-        from twat_genai.core.image_utils import extension_for
+        from twat_genai.core.media import extension_for
 
         digest = hashlib.sha256(data).hexdigest()
         task = self._uploads.get(digest)

@@ -2,8 +2,8 @@
 
 The CLI, the engine configs and the providers all go through :func:`parse_image_size`, so
 ``"HD"``, ``"landscape_16_9"``, ``"1024,768"``, ``"1024x768"`` and ``(1024, 768)`` mean the same
-thing everywhere. FAL gets its size from :func:`fal_image_size` only: a preset string for its six
-presets, ``{"width", "height"}`` for everything else (never top-level width/height).
+thing everywhere. How a size reaches the wire (a provider's preset name, ``W×H``, an aspect
+ratio) is each provider's business.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ MAX_SIDE = 16384
 
 
 class ImageSizes(str, Enum):
-    """Named sizes (SPEC §5.1). Values are FAL preset strings, or ``"WxH"`` for the rest."""
+    """Named sizes (SPEC §5.1). Each value is another accepted spelling of the name (the common
+    preset names such as ``landscape_16_9``, or ``"WxH"``)."""
 
     SQ = "square_hd"
     SQL = "square"
@@ -50,11 +51,6 @@ class ImageSizes(str, Enum):
     def wh(self) -> ImageSizeWH:
         return ImageSizeWH(width=self.width, height=self.height)
 
-    @property
-    def fal_preset(self) -> str | None:
-        """The FAL ``image_size`` preset string, or None when FAL has no such preset."""
-        return self.value if self.name in _FAL_PRESETS else None
-
 
 _PIXELS: dict[str, tuple[int, int]] = {
     "SQ": (1024, 1024),
@@ -68,7 +64,6 @@ _PIXELS: dict[str, tuple[int, int]] = {
     "WIDE": (1216, 832),
     "ULTRA": (1344, 768),
 }
-_FAL_PRESETS = frozenset({"SQ", "SQL", "SDV", "HDV", "SD", "HD"})
 
 
 class ImageFormats(str, Enum):
@@ -171,15 +166,6 @@ def size_to_wh(size: Any) -> ImageSizeWH:
     """Pixels for any accepted size spelling."""
     parsed = parse_image_size(size)
     return parsed.wh if isinstance(parsed, ImageSizes) else parsed
-
-
-def fal_image_size(size: Any) -> str | dict[str, int]:
-    """FAL's ``image_size`` argument: a preset string for its six presets, else width/height."""
-    parsed = parse_image_size(size)
-    if isinstance(parsed, ImageSizes) and parsed.fal_preset is not None:
-        return parsed.fal_preset
-    wh = size_to_wh(parsed)
-    return {"width": wh.width, "height": wh.height}
 
 
 def _ratio(choice: str) -> float:
