@@ -15,16 +15,16 @@ from twat_genai.core.version import __version__
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "FALEngine": "twat_genai.engines.fal",
-    "ModelTypes": "twat_genai.engines.fal.config",
-    "ImageToImageConfig": "twat_genai.engines.fal.config",
-    "UpscaleConfig": "twat_genai.engines.fal.config",
-    "OutpaintConfig": "twat_genai.engines.fal.config",
+    "ModelTypes": "twat_genai.engines.fal.operations",
+    "ImageToImageConfig": "twat_genai.engines.fal.settings",
+    "UpscaleConfig": "twat_genai.engines.fal.settings",
+    "OutpaintConfig": "twat_genai.engines.fal.settings",
     "FALImageInput": "twat_genai.engines.fal.models",
     "ImageGenerationEngine": "twat_genai.engines.base",
     "EngineConfig": "twat_genai.engines.base",
-    "ImageInput": "twat_genai.core.config",
-    "ImageResult": "twat_genai.core.config",
-    "ImageSizeWH": "twat_genai.core.config",
+    "ImageInput": "twat_genai.core.inputs",
+    "ImageResult": "twat_genai.core.results",
+    "ImageSizeWH": "twat_genai.core.inputs",
     "ImageSizes": "twat_genai.core.sizes",
     "ImageFormats": "twat_genai.core.sizes",
     "ImageGenerationRequest": "twat_genai.core.models",
@@ -45,11 +45,11 @@ _EXPORTS: dict[str, str] = {
     "ProviderTimeoutError": "twat_genai.core.errors",
     "ProviderConnectionError": "twat_genai.core.errors",
     "DownloadError": "twat_genai.core.errors",
-    "ChutesClient": "twat_genai.providers.chutes",
-    "OpenAIImageClient": "twat_genai.providers.openai_images",
-    "GeminiImageClient": "twat_genai.providers.gemini",
-    "TwatGenAiCLI": "twat_genai.cli.api",
-    "generate_video": "twat_genai.api",
+    "ChutesClient": "twat_genai.clients.chutes",
+    "OpenAIImageClient": "twat_genai.clients.openai",
+    "GeminiImageClient": "twat_genai.clients.gemini",
+    "TwatGenAiCLI": "twat_genai.clients.commands",
+    "generate_video": "twat_genai.clients.generate",
 }
 
 __all__ = [
@@ -115,9 +115,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from twat_genai.api import generate_video
-    from twat_genai.cli.api import TwatGenAiCLI
-    from twat_genai.core.config import ImageInput, ImageResult, ImageSizeWH
+    from twat_genai.clients.chutes import ChutesClient
+    from twat_genai.clients.commands import TwatGenAiCLI
+    from twat_genai.clients.gemini import GeminiImageClient
+    from twat_genai.clients.generate import generate_video
+    from twat_genai.clients.openai import OpenAIImageClient
     from twat_genai.core.errors import (
         AuthenticationError,
         BlockedError,
@@ -130,6 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TwatGenAiError,
         UsageError,
     )
+    from twat_genai.core.inputs import ImageInput, ImageSizeWH
     from twat_genai.core.models import (
         BackgroundRemovalRequest,
         ImageEditRequest,
@@ -140,16 +143,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ProviderResponse,
         VideoGenerationRequest,
     )
+    from twat_genai.core.results import ImageResult
     from twat_genai.core.sizes import ImageFormats, ImageSizes
     from twat_genai.engines.base import EngineConfig, ImageGenerationEngine
     from twat_genai.engines.fal import FALEngine
-    from twat_genai.engines.fal.config import (
-        ImageToImageConfig,
-        ModelTypes,
-        OutpaintConfig,
-        UpscaleConfig,
-    )
     from twat_genai.engines.fal.models import FALImageInput
-    from twat_genai.providers.chutes import ChutesClient
-    from twat_genai.providers.gemini import GeminiImageClient
-    from twat_genai.providers.openai_images import OpenAIImageClient
+    from twat_genai.engines.fal.operations import ModelTypes
+    from twat_genai.engines.fal.settings import ImageToImageConfig, OutpaintConfig, UpscaleConfig

@@ -168,7 +168,9 @@ def test_readme_python_api_example(make_image, tmp_path, capsys, requests_log):
     assert text["num_inference_steps"] == 30
     assert text["loras"] == [{"path": "hassanelmghari/shou_xin", "scale": 0.5}]
     [img] = submitted(log, "fal-ai/flux-lora/image-to-image")
-    assert img["strength"] == 0.7 and img["negative_prompt"] == "blurry, low quality"
+    # FLUX [dev] image-to-image takes no negative prompt (fal's schema): not sent, but warned.
+    assert img["strength"] == 0.7 and "negative_prompt" not in img
+    assert any("negative prompt" in w for w in i2i_res.warnings)
     [clarity] = submitted(log, "fal-ai/clarity-upscaler")
     assert clarity["creativity"] == 0.5 and "clarity_creativity" not in clarity
     [expand] = submitted(log, "fal-ai/bria/expand")

@@ -404,7 +404,8 @@ def test_outpaint_flux_uploads_spec_mask_and_canvas(
 
 
 def test_text_negative_prompt_seed_and_num_images(run_cli, requests_log, tmp_path):
-    """Text sends the negative prompt and seed, and ``--num_images 3`` saves three distinct files."""
+    """Text sends the seed, and ``--num_images 3`` saves three distinct files; FLUX [dev] takes no
+    negative prompt (fal's schema), so it is not sent and the sidecar says so."""
     code, out, err = run_cli(
         "text",
         *("--prompts", "a tree", "--negative_prompt", "blurry", "--seed", "7"),
@@ -412,13 +413,15 @@ def test_text_negative_prompt_seed_and_num_images(run_cli, requests_log, tmp_pat
     )
     assert code == 0, err
     [args] = submits(requests_log(), "fal-ai/flux-lora")
-    assert args["negative_prompt"] == "blurry"
+    assert "negative_prompt" not in args
     assert args["seed"] == 7
     assert args["num_images"] == 3
     paths = paths_from(out)
     assert len(set(paths)) == 3
     assert_saved(paths)
     assert {p.resolve().parent for p in paths} == {(tmp_path / "trees" / "sub").resolve()}
+    warnings = json.loads(paths[0].with_suffix(".json").read_text())["warnings"]
+    assert any("does not support negative prompt" in w for w in warnings)
 
 
 def test_upscale_resizes_oversized_input(run_cli, requests_log, make_image, tmp_path, fetch):
@@ -729,7 +732,8 @@ def test_values_starting_with_a_dash(run_cli, requests_log):
     [path] = paths_from(out)
     assert path.stem.endswith("-v2")
     [args] = submits(requests_log(), "fal-ai/flux-lora")
-    assert args["negative_prompt"] == "-blurry" and args["seed"] == -1
+    assert args["seed"] == -1
+    assert "negative prompt" in err  # taken as its value, then warned about: FLUX [dev] has none
     code, _, err = run_cli("text", "--prompts", "x", "--filename_suffix", "--json")
     assert code == 2 and "expected one argument" in err  # an option is never taken as a value
 
@@ -786,7 +790,7 @@ def test_midjourney_parameters_in_the_prompt_become_fields(run_cli, requests_log
     [args] = submits(requests_log(), "fal-ai/flux-lora")
     assert args["prompt"] == "a cat on a roof"
     assert args["image_size"] == {"width": 1360, "height": 768}
-    assert (args["negative_prompt"], args["seed"]) == ("dogs", 7)
+    assert args["seed"] == 7 and "negative_prompt" not in args  # FLUX [dev] takes none
     [path] = paths_from(out)
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["original_prompt"] == "a cat on a roof --ar 16:9 --no dogs --seed 7"

@@ -22,7 +22,7 @@ from twat_genai.providers.base import Provider
 from twat_genai.providers.chutes import ChutesProvider
 from twat_genai.providers.fal import FalProvider
 from twat_genai.providers.gemini import GeminiProvider
-from twat_genai.providers.openai_images import OpenAIProvider
+from twat_genai.providers.openai import OpenAIProvider
 from twat_genai.testing import EmulatorServer
 from twat_genai.testing.chutes import DUMMY_KEY
 from twat_genai.testing.server import EmulatorRequest, EmulatorResponse
@@ -253,7 +253,7 @@ def test_one_bad_file_among_good_ones_is_left_out_with_a_warning(
 
     _corrupt(monkeypatch, emulator, "/openai", rewrite)
     out = tmp_path / "out"
-    request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-1", n=3)
+    request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-2", n=3)
     response = _run(_openai(emulator.root), request, out)
     saved = [f.path for f in response.files if f.path is not None]
     assert len(saved) == 2 and sorted(p.suffix for p in out.iterdir()) == [

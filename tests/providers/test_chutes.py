@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 import twat_genai
+from twat_genai.clients.chutes import ChutesClient
 from twat_genai.core.errors import (
     BlockedError,
     MissingKeyError,
@@ -33,14 +34,9 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.writer import slugify
 from twat_genai.providers.base import CallContext
-from twat_genai.providers.chutes import (
-    ENDPOINTS,
-    ChutesClient,
-    ChutesProvider,
-    chutes_url,
-    nearest_hidream_resolution,
-    parse_outputs,
-)
+from twat_genai.providers.chutes import ENDPOINTS, ChutesProvider
+from twat_genai.providers.chutes.endpoints import chutes_url, nearest_hidream_resolution
+from twat_genai.providers.chutes.wire import parse_outputs
 from twat_genai.testing import EmulatorServer
 from twat_genai.testing.chutes import DUMMY_KEY, ChutesEmulator, mp4_from_jpegs, tiny_video
 from twat_genai.testing.server import EmulatorApp, EmulatorRequest, EmulatorResponse, json_response
@@ -271,7 +267,8 @@ def test_missing_key_names_both_variables(
 def test_image_body_is_flat_json_and_the_jpeg_is_saved(
     chutes_server: EmulatorServer, tmp_path: Path
 ) -> None:
-    """Exact body on the wire; raw image/jpeg body saved as .jpg with a sidecar."""
+    """Exact body on the wire; raw image/jpeg body saved as .jpg with a sidecar. FLUX.1-dev
+    takes no negative prompt (its published schema): it is warned about, not sent."""
     out = tmp_path / "out"
     result = client(out).generate_image(
         "a quiet forest",
@@ -287,7 +284,6 @@ def test_image_body_is_flat_json_and_the_jpeg_is_saved(
     assert call["args"] == {
         "model": "FLUX.1-dev",
         "prompt": "a quiet forest",
-        "negative_prompt": "blur",
         "width": 768,
         "height": 512,
         "num_inference_steps": 20,
@@ -302,6 +298,7 @@ def test_image_body_is_flat_json_and_the_jpeg_is_saved(
     assert meta["provider"] == "chutes" and meta["model"] == "FLUX.1-dev"
     assert meta["parameters"]["width"] == 768 and meta["result"]["content_type"] == "image/jpeg"
     assert result.request_id[:8] in file.path.name  # the gateway's X-Chutes-InvocationID
+    assert any("negative prompt" in w for w in result.warnings)
 
 
 def test_image_defaults_send_size_and_model(chutes_server: EmulatorServer, tmp_path: Path) -> None:

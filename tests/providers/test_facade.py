@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from twat_genai import ChutesClient, GeminiImageClient, OpenAIImageClient
-from twat_genai.providers.facade import ProviderFacade, sync_twin
+from twat_genai.clients.facade import ProviderFacade, sync_twin
 
 
 class FakeProvider:

@@ -27,10 +27,10 @@ from twat_genai.core.errors import (
     UsageError,
 )
 from twat_genai.core.models import ImageEditRequest, ImageGenerationRequest
+from twat_genai.providers.catalog import resolve_alias
 from twat_genai.providers.gemini import (
     GeminiProvider,
     google_error_info,
-    resolve_model,
 )
 from twat_genai.testing import EmulatorServer
 
@@ -49,11 +49,11 @@ def _parts(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_aliases() -> None:
-    assert resolve_model(None) == "gemini-3.1-flash-image-preview"
-    assert resolve_model("nano") == resolve_model("flash31") == "gemini-3.1-flash-image-preview"
-    assert resolve_model("flash25") == "gemini-2.5-flash-image"
-    assert resolve_model("pro3") == "gemini-3-pro-image-preview"
-    assert resolve_model("models/gemini-x") == "gemini-x"
+    """The default and the aliases name current models; ``flash25`` names the retired one."""
+    assert GeminiProvider.default_model == "gemini-nano-banana-2.1"
+    assert resolve_alias("nano") == resolve_alias("flash31") == "gemini-nano-banana-2.1"
+    assert resolve_alias("flash25") == "gemini-2.5-flash-image"
+    assert resolve_alias("pro3") == "gemini-3-pro-image"
 
 
 def test_google_error_envelope() -> None:
@@ -84,7 +84,8 @@ def test_payload_uses_standard_base64_and_real_mime_types(
         provider = GeminiProvider()
         try:
             request = ImageEditRequest(prompt="mix", images=[png, jpg])
-            return await provider._payload(request, "gemini-2.5-flash-image")
+            model = "gemini-3-pro-image"
+            return await provider._payload(request, model, provider.model_info(model))
         finally:
             await provider.aclose()
 
@@ -114,7 +115,7 @@ def test_transform_sends_two_inline_images_and_key_only_in_header(
     response = client.transform(subject, reference, "paint the cat in this style")
 
     (entry,) = calls(gemini_env, "gemini")
-    assert entry["path"] == GEN_PATH.format("gemini-3.1-flash-image-preview")
+    assert entry["path"] == GEN_PATH.format("gemini-nano-banana-2.1")
     assert entry["query"] == {} and "key=" not in entry["path"]
     assert "x-goog-api-key" in entry["headers"]
     assert "authorization" not in entry["headers"]
@@ -132,7 +133,7 @@ def test_transform_sends_two_inline_images_and_key_only_in_header(
         assert img.size == (1248, 832)
     meta = sidecar(file.path)
     assert meta["provider"] == "gemini"
-    assert meta["model"] == "gemini-3.1-flash-image-preview"
+    assert meta["model"] == "gemini-nano-banana-2.1"
     assert meta["text"] and meta["text"][0].startswith("Here is the image")
     assert meta["usage"]["totalTokenCount"] > 0
     assert meta["inputs"] == [str(subject), str(reference)]
@@ -167,7 +168,7 @@ def test_thought_image_is_skipped(gemini_env: EmulatorServer, tmp_path: Path) ->
     client = GeminiImageClient(output_dir=tmp_path)
     response = client.generate("a fox thinking [emulate:thought]", model="pro3")
     (entry,) = calls(gemini_env, "gemini")
-    assert entry["path"] == GEN_PATH.format("gemini-3-pro-image-preview")
+    assert entry["path"] == GEN_PATH.format("gemini-3-pro-image")
     assert len(response.files) == 1
     meta = sidecar(response.files[0].path)
     assert meta["provider_result"]["skipped_thought_images"] == 1
@@ -352,7 +353,7 @@ def test_emulator_accepts_snake_case_and_url_safe_base64(
         ],
         "generation_config": {"response_modalities": ["IMAGE"]},
     }
-    url = f"{gemini_env.root}/gemini/v1/models/models/gemini-3-pro-image-preview:generateContent"
+    url = f"{gemini_env.root}/gemini/v1/models/models/gemini-3-pro-image:generateContent"
     with httpx2.Client(trust_env=False) as http:
         r = http.post(url, json=body, headers={"x-goog-api-key": "k"})
     assert r.status_code == 200, r.text
@@ -364,7 +365,7 @@ def test_emulator_accepts_snake_case_and_url_safe_base64(
 
 
 def test_snake_case_response_parts_are_read(gemini_env: EmulatorServer) -> None:
-    from twat_genai.providers.gemini import _parts as parse_parts
+    from twat_genai.providers.gemini.provider import _parts as parse_parts
 
     png = base64.urlsafe_b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
     body = {

@@ -28,10 +28,10 @@ from twat_genai.core.models import ImageGenerationRequest
 from twat_genai.core.writer import OutputWriter
 from twat_genai.jobs.generate import generate
 from twat_genai.providers.base import CallContext
-from twat_genai.providers.openai_images import (
+from twat_genai.providers.catalog import resolve_alias
+from twat_genai.providers.openai import (
     OpenAIProvider,
     openai_error_info,
-    resolve_model,
     wire_size,
 )
 from twat_genai.testing import EmulatorServer
@@ -50,10 +50,11 @@ def _size(w: int, h: int) -> ImageSizeWH:
 
 
 def test_aliases_resolve_and_others_pass_through() -> None:
-    assert resolve_model(None) == "gpt-image-2"
-    assert resolve_model("gpt") == "gpt-image-2"
-    assert resolve_model("nano") == "gemini-3.1-flash-image"
-    assert resolve_model("dall-e-3") == "dall-e-3"
+    """``gpt`` names the default; ``nano`` names the Gemini model a compatible proxy serves."""
+    assert OpenAIProvider.default_model == "gpt-image-2"
+    assert resolve_alias("gpt") == "gpt-image-2"
+    assert resolve_alias("nano") == "gemini-nano-banana-2.1"
+    assert resolve_alias("dall-e-3") == "dall-e-3"
 
 
 @pytest.mark.parametrize(
@@ -184,7 +185,7 @@ def test_classic_model_size_and_unsupported_settings_warn(
 ) -> None:
     request = ImageGenerationRequest(
         prompt="a boat",
-        model="gpt-image-1",
+        model="gpt-image-1.5",
         size=_size(1000, 700),
         seed=7,
         negative_prompt="fog",
@@ -200,7 +201,7 @@ def test_classic_model_size_and_unsupported_settings_warn(
     assert entry["args"]["size"] == "1536x1024"
     assert "seed" not in entry["args"] and "negative_prompt" not in entry["args"]
     warnings = sidecar(response.files[0].path)["warnings"]
-    assert "gpt-image-1: requested 1000x700, used 1536x1024" in warnings
+    assert "gpt-image-1.5: requested 1000x700, used 1536x1024" in warnings
     assert any("does not support seed" in w for w in warnings)
     assert any("does not support negative prompt" in w for w in warnings)
     assert any("does not support guidance scale" in w for w in warnings)
@@ -401,8 +402,8 @@ def test_cliproxy_variables_are_honoured(
     client = OpenAIImageClient(output_dir=tmp_path)
     response = client.generate("via proxy", model="nano", width=1024, height=1024)
     (entry,) = calls(server, "openai")
-    assert entry["args"]["model"] == "gemini-3.1-flash-image"
-    assert response.model == "gemini-3.1-flash-image"
+    assert entry["args"]["model"] == "gemini-nano-banana-2.1"
+    assert response.model == "gemini-nano-banana-2.1"
 
 
 def test_emulator_refuses_missing_bearer(openai_env: EmulatorServer) -> None:

@@ -6,8 +6,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["TwatGenAiCLI", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    # The documented import path ``from twat_genai.cli import TwatGenAiCLI``, resolved lazily
+    # so ``twat-genai --help`` does not load the library.
+    if name == "TwatGenAiCLI":
+        from twat_genai.clients.commands import TwatGenAiCLI
+
+        return TwatGenAiCLI
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,14 +5,13 @@ shared with every other command (:mod:`twat_genai.jobs`)."""
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twat_genai.core.config import ImageSizeWH
 from twat_genai.core.errors import UsageError
+from twat_genai.core.inputs import ImageSizeWH
 from twat_genai.core.models import (
     BackgroundRemovalRequest,
     ImageEditRequest,
@@ -125,97 +124,42 @@ async def run_provider_command(
     on_event: Any = None,
     summary: Any = None,
 ) -> Any:
-    """Build one request per prompt, run them as a journaled batch on the command's provider,
-    save all. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
-    from twat_genai.core.config import ImageInput
+    """Build one request per prompt and run them as a journaled batch on the command's
+    provider. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
+    from twat_genai.core.inputs import ImageInput
     from twat_genai.core.prompt import apply_prompt_parameters
-    from twat_genai.core.writer import OutputWriter, check_writable
-    from twat_genai.jobs.generate import generate
-    from twat_genai.jobs.journal import Journal, item_key
-    from twat_genai.jobs.runner import Item, run_batch
+    from twat_genai.jobs.pipeline import Job, RunOptions, run_jobs
     from twat_genai.providers.registry import get_provider_class
 
     command = PROVIDER_COMMANDS[args.command]
-    fields = get_provider_class(command.provider).capabilities.fields
-    # Bad flags fail here, before any call; --ar/--no/--seed in a prompt become fields.
-    built = [apply_prompt_parameters(command.build(args, p), fields) for p in prompts]
+    cls = get_provider_class(command.provider)
+    jobs = []
+    for p in prompts:
+        # Bad flags fail here, before any call; --ar/--no/--seed in a prompt become fields.
+        request = command.build(args, p)
+        fields = cls.model_info(request.model or cls.default_model_for(request)).fields
+        request, warnings = apply_prompt_parameters(request, fields)
+        label = getattr(request, "prompt", "") or args.command
+        meta = {"command": args.command, "original_prompt": p}
+        jobs.append(Job(request, label=label, meta=meta, warnings=warnings))
     out_dir = Path(args.output_dir or "generated_images")
     if args.output:
         out_dir = out_dir / args.output
-    check_writable(out_dir)
     source = command.input_of(args)
     prefix = args.filename_prefix
     if prefix is None and source:
         prefix = ImageInput.from_any(source).stem
-    writer = OutputWriter(out_dir, prefix=prefix, suffix=args.filename_suffix)
-    provider = get_provider_class(command.provider)()
-    async with provider:
-        seen: dict[str, int] = {}
-        items = []
-        for (r, warnings), p in zip(built, prompts, strict=True):
-            parts = {
-                "command": args.command,
-                "provider": command.provider,
-                "endpoint": getattr(r, "model", None),
-                "request": r.model_dump(mode="json"),
-                "output_dir": str(out_dir.resolve()),
-                "prefix": prefix,
-                "suffix": args.filename_suffix,
-            }
-            base = item_key(**parts)
-            seen[base] = seen.get(base, 0) + 1
-            items.append(
-                Item(
-                    label=getattr(r, "prompt", "") or args.command,
-                    run=_runner(
-                        generate,
-                        provider,
-                        r,
-                        writer,
-                        {"command": args.command, "original_prompt": p},
-                        warnings=warnings,
-                    ),
-                    key=item_key(**parts, occurrence=seen[base]),
-                    takes_context=True,
-                    restore=functools.partial(_restored, provider=command.provider),
-                )
-            )
-        concurrency = args.concurrency or provider.default_concurrency
-        with Journal.for_output(out_dir) as journal:
-            if getattr(args, "fresh", False):
-                journal.reset()
-            return await run_batch(
-                items,
-                concurrency=concurrency,
-                on_outcome=on_outcome,
-                journal=journal,
-                on_event=on_event,
-                summary=summary,
-            )
-
-
-def _runner(
-    generate: Any,
-    provider: Any,
-    request: Request,
-    writer: Any,
-    job: dict[str, Any],
-    *,
-    warnings: list[str],
-) -> Any:
-    async def run(ctx: Any = None) -> Any:
-        return await generate(provider, request, writer, ctx=ctx, job=job, warnings=warnings)
-
-    return run
-
-
-def _restored(entry: Any, *, provider: str) -> Any:
-    """The response of an item a previous run saved, rebuilt from its journal entry."""
-    from twat_genai.core.models import MediaFile, ProviderResponse
-
-    files = [
-        MediaFile(path=Path(p), metadata_path=Path(p).with_suffix(".json")) for p in entry.paths
-    ]
-    return ProviderResponse(
-        provider=provider, model="", request_id=entry.request_id or "", files=files
+    options = RunOptions(
+        output_dir=out_dir,
+        prefix=prefix,
+        suffix=args.filename_suffix,
+        command=args.command,
+        journal=True,
+        fresh=bool(getattr(args, "fresh", False)),
+        concurrency=args.concurrency,
+        on_outcome=on_outcome,
+        on_event=on_event,
+        summary=summary,
     )
+    async with cls() as provider:
+        return await run_jobs(provider, jobs, options)

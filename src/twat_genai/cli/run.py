@@ -66,7 +66,7 @@ def _version(args: argparse.Namespace) -> int:
 
 
 def _list_models(args: argparse.Namespace) -> int:
-    from twat_genai.engines.fal.config import UPSCALE_TOOLS, ModelTypes
+    from twat_genai.engines.fal.operations import UPSCALE_TOOLS, ModelTypes
 
     tools = {m: t for t, m in UPSCALE_TOOLS.items()}
     for m in ModelTypes:
@@ -114,9 +114,9 @@ def _generate(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         return _dry_run(args, prompts)
-    from twat_genai.cli.api import TwatGenAiCLI
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
+    from twat_genai.clients.commands import TwatGenAiCLI
     from twat_genai.jobs.progress import progress_hook
 
     printer = _Printer(args)
@@ -164,15 +164,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
-    from twat_genai.cli.api import prompt_list
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS, run_provider_command
     from twat_genai.cli.sandbox import sandbox_env
     from twat_genai.core.sync import run_sync
+    from twat_genai.jobs.pipeline import expand_prompts
     from twat_genai.jobs.progress import progress_hook
     from twat_genai.jobs.runner import Summary
 
     command = PROVIDER_COMMANDS[args.command]
-    expanded = prompt_list(prompts, limit=args.expand_limit, required=command.needs_prompt)
+    expanded = expand_prompts(prompts, limit=args.expand_limit, required=command.needs_prompt)
     bar = progress_hook(json=args.json, quiet=args.quiet)
     summary = Summary(keep_results=False)
     with sandbox_env() if args.sandbox else nullcontext():
@@ -191,11 +191,11 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
 
 
 def _dry_run(args: argparse.Namespace, prompts: Any) -> int:
-    from twat_genai.cli.api import prompt_list
     from twat_genai.core.lora import parse_lora_spec
+    from twat_genai.jobs.pipeline import expand_prompts
 
     selection = parse_lora_spec(getattr(args, "lora", None))
-    for p in prompt_list(
+    for p in expand_prompts(
         prompts,
         limit=args.expand_limit,
         required=args.command in ("text", "image", "canny", "depth"),

@@ -131,3 +131,16 @@ class DownloadError(ProviderError):
     """A result file could not be downloaded; nothing was written for it."""
 
     retryable = True
+
+
+def validated(model: Any, data: dict[str, Any]) -> Any:
+    """Build a pydantic model; a validation error becomes one :class:`UsageError` line naming
+    the field, with the pydantic error chained as its cause."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "value"
+        raise UsageError(f"invalid {where}: {first.get('msg')}") from exc

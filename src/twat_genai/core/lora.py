@@ -102,9 +102,9 @@ def library_path() -> Path | None:
                 f"{ENV_VAR} points to {path}, which is not a file: fix the path or unset {ENV_VAR}"
             )
         return path
-    import platformdirs
+    from twat_genai.core.settings import user_config_dir
 
-    user = Path(platformdirs.user_config_dir("twat-genai")) / USER_FILE_NAME
+    user = user_config_dir() / USER_FILE_NAME
     return user if user.is_file() else None
 
 

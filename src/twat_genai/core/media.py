@@ -41,11 +41,19 @@ _EXTENSIONS: dict[str, str] = {
     "video/quicktime": "mov",
     "video/webm": "webm",
     "video/x-matroska": "mkv",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/mp4": "m4a",
 }
 
 
 # --------------------------------------------------------------------------- sniffing
 
+
+#: Second bytes of an MPEG audio frame header (MPEG-1/2 layer III, with or without CRC).
+_MP3_SYNC = frozenset({0xFB, 0xFA, 0xF3, 0xF2, 0xE3, 0xE2})
 
 #: First atoms of a QuickTime file that does not start with ``ftyp``.
 _QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
@@ -70,6 +78,8 @@ def sniff_media_type(data: bytes) -> str | None:
             return "image/heic"
         if brand == b"qt  ":
             return "video/quicktime"
+        if brand in (b"M4A ", b"M4B "):
+            return "audio/mp4"
         return "video/mp4"
     if len(head) >= 8 and head[4:8] in _QUICKTIME_ATOMS:
         return "video/quicktime"
@@ -77,6 +87,14 @@ def sniff_media_type(data: bytes) -> str | None:
         return "image/jxl"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm" if b"webm" in bytes(data[:256]) else "video/x-matroska"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] in _MP3_SYNC):
+        return "audio/mpeg"
     if head.startswith(b"BM") and len(head) >= 26:
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
@@ -351,6 +369,17 @@ def resize_to_max_side(
     finally:
         img.close()
     return out, old, new
+
+
+def reencode_png(data: bytes) -> bytes:
+    """The image in ``data`` as PNG (for models that take PNG input only); PNG stays as is."""
+    if sniff_media_type(data) == "image/png":
+        return data
+    img = decode_image(data)
+    try:
+        return encode_png(img)
+    finally:
+        img.close()
 
 
 def cover_crop(data: bytes, width: int, height: int, fmt: str = "jpeg") -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twat_genai.core.config import ImageInput, ImageSizeWH
+from twat_genai.core.inputs import ImageInput, ImageSizeWH
 
 
 class ProviderName(str, Enum):
@@ -30,6 +30,7 @@ class ProviderName(str, Enum):
 class MediaKind(str, Enum):
     IMAGE = "image"
     VIDEO = "video"
+    AUDIO = "audio"
 
     def __str__(self) -> str:
         return self.value

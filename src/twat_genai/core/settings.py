@@ -37,3 +37,10 @@ def first_env(names: Sequence[str]) -> str | None:
 def resolve_base_url(explicit: str | None, env_names: Sequence[str], default: str) -> str:
     """Constructor argument, else the first set environment variable, else the default."""
     return (explicit or first_env(env_names) or default).rstrip("/")
+
+
+def user_config_dir() -> Path:
+    """The user's config folder for twat-genai (platformdirs); not created here."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("twat-genai"))

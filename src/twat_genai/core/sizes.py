@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from twat_genai.core.config import ImageSizeWH
 from twat_genai.core.errors import UsageError
+from twat_genai.core.inputs import ImageSizeWH
 
 #: Largest side accepted for an explicit size (matches :class:`ImageSizeWH`).
 MAX_SIDE = 16384

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from twat_genai.core.config import ImageResult, ImageSizeWH
+from twat_genai.core.inputs import ImageSizeWH
+from twat_genai.core.results import ImageResult
 
 
 class EngineConfig(BaseModel):

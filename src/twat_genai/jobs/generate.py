@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.errors import BlockedError, ModelError, ProviderError, UsageError
 from twat_genai.core.media import SNIFF_BYTES, not_media_error
@@ -27,8 +27,13 @@ from twat_genai.core.models import (
     VideoGenerationRequest,
 )
 from twat_genai.core.records import shorten
+from twat_genai.core.sizes import size_for_aspect_ratio
 from twat_genai.core.writer import OutputWriter
 from twat_genai.providers.base import CallContext, Provider, request_kind
+from twat_genai.providers.catalog import resolve_alias
+
+if TYPE_CHECKING:
+    from twat_genai.providers.catalog import ModelInfo
 
 #: Largest output file we download (video included).
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
@@ -45,9 +50,12 @@ _OPTIONAL_FIELDS: dict[str, Any] = {
 }
 
 
-def adapt_request(provider: Provider, request: Request) -> tuple[Request, list[str]]:
-    """Drop settings the provider cannot honour, with one warning each; refuse what it
-    cannot do at all."""
+def adapt_request(provider: Provider, request: Request) -> tuple[Request, ModelInfo, list[str]]:
+    """The request as the model can take it, the model's catalog entry, and the warnings.
+
+    The model defaults to the provider's; settings the model cannot honour are dropped with one
+    warning each; an aspect ratio becomes a size of about a megapixel for a model that takes
+    sizes; what the provider cannot do at all is refused."""
     caps = provider.capabilities
     kind = request_kind(request)
     if kind not in caps.kinds:
@@ -55,18 +63,31 @@ def adapt_request(provider: Provider, request: Request) -> tuple[Request, list[s
     if isinstance(request, ImageEditRequest) and request.operation not in caps.operations:
         ops = ", ".join(sorted(caps.operations))
         raise UsageError(f"{provider.name} has no {request.operation!r} operation (it has: {ops})")
-    if not isinstance(request, ImageGenerationRequest):
-        return request, []
+    model = request.model or provider.default_model_for(request)
+    if model:
+        model = resolve_alias(model)
+    info = provider.model_info(model)
     warnings: list[str] = []
     update: dict[str, Any] = {}
-    for name, empty in _OPTIONAL_FIELDS.items():
-        value = getattr(request, name)
-        if value not in (None, [], "") and name not in caps.fields:
-            if name == "size" and request.aspect_ratio is None and "aspect_ratio" in caps.fields:
-                continue  # the provider maps the size to its aspect ratio itself
-            warnings.append(f"{provider.name} does not support {name.replace('_', ' ')}; ignored")
-            update[name] = empty
-    return (request.model_copy(update=update) if update else request), warnings
+    if model and model != request.model:
+        update["model"] = model
+    if not info.known:
+        warnings.append(
+            f"{provider.name}: {info.id} is not in the model catalog; its capabilities are "
+            "unknown, so settings are sent as given"
+        )
+    if isinstance(request, ImageGenerationRequest):
+        fields = info.fields if info.known else info.fields | {"size", "aspect_ratio"}
+        for name, empty in _OPTIONAL_FIELDS.items():
+            value = getattr(request, name)
+            if value not in (None, [], "") and name not in fields:
+                warnings.append(f"{info.id} does not support {name.replace('_', ' ')}; ignored")
+                update[name] = empty
+        ratio = update.get("aspect_ratio", request.aspect_ratio)
+        size = update.get("size", request.size)
+        if ratio and info.size.form not in ("aspect_ratio", "none") and size is None:
+            update.update(size=size_for_aspect_ratio(ratio), size_preset=None, aspect_ratio=None)
+    return (request.model_copy(update=update) if update else request), info, warnings
 
 
 def split_n(request: Request, max_per_call: int) -> list[Request]:
@@ -188,9 +209,9 @@ async def generate(
     provider returned nothing, and the provider's own errors otherwise.
     """
     ctx = ctx or CallContext()
-    request, adapt_warnings = adapt_request(provider, request)
+    request, info, adapt_warnings = adapt_request(provider, request)
     warnings = [*(warnings or []), *adapt_warnings]
-    parts = split_n(request, provider.capabilities.max_images_per_call)
+    parts = split_n(request, max(1, info.max_images))
     responses = await _all_or_none(
         [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
     )
@@ -332,7 +353,7 @@ def _media_error(
         size,
         provider=response.provider,
         model=response.model,
-        expected="a video" if file.kind == "video" else "an image",
+        expected={"video": "a video", "audio": "audio"}.get(str(file.kind), "an image"),
         declared=file.content_type,
         request_id=response.request_id,
     )

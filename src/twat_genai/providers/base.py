@@ -6,8 +6,10 @@ save files, write metadata, split ``n`` or decide what to warn about: the core d
 for every provider (:mod:`twat_genai.jobs.generate`). Retries and rate limits live in the
 transport (:class:`~twat_genai.transport.http.HttpClient`).
 
-``Capabilities`` tells the core what the provider can honour; a request setting outside them is
-dropped with a warning recorded in the sidecar (never silently).
+What a model honours comes from the model catalog (:mod:`twat_genai.providers.catalog`): each
+provider ships a ``models.toml`` beside its module. ``Capabilities`` are the provider's defaults
+for a model id the catalog does not hold. A request setting the model cannot honour is dropped
+with a warning recorded in the sidecar (never silently).
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twat_genai.core.errors import MissingKeyError
 from twat_genai.core.models import ProviderResponse, Request
 from twat_genai.core.redact import register_secret
+from twat_genai.providers.catalog import SizeSpec
+
+if TYPE_CHECKING:
+    from twat_genai.providers.catalog import ModelInfo
 from twat_genai.core.settings import first_env, resolve_base_url
 from twat_genai.transport.http import ErrorInfo, HttpClient, default_error_info
 
@@ -32,10 +38,8 @@ class Capabilities:
     kinds: frozenset[str]
     #: Values of ``ImageEditRequest.operation`` it takes.
     operations: frozenset[str] = frozenset()
-    #: Images one call can return; the core splits larger ``n`` into several calls.
+    #: Images one call can return for a model the catalog does not hold.
     max_images_per_call: int = 1
-    #: ImageGenerationRequest fields it uses (others are warned about and dropped).
-    fields: frozenset[str] = frozenset()
 
 
 #: Keys that place a recorded handle within one item: the split ``part`` and the ``stage``.
@@ -126,11 +130,23 @@ class CallContext:
 
 
 class Provider(ABC):
-    """Base class: key and base-URL resolution, the HTTP client, and the ``generate`` contract."""
+    """Base class: key and base-URL resolution, the HTTP client, the model catalog and the
+    ``generate`` contract."""
 
     name: ClassVar[str]
-    #: Environment variables that may hold the key, in order of preference.
+    #: Environment variables that may hold the key, in order of preference (none: no key needed).
     key_env: ClassVar[tuple[str, ...]] = ()
+    #: The provider's catalog, a file beside its module (None: no entries).
+    catalog_file: ClassVar[str | None] = "models.toml"
+    #: Model ids these patterns match belong to this provider even when no catalog entry has them.
+    model_patterns: ClassVar[tuple[str, ...]] = ()
+    #: The model used when a request names none.
+    default_model: ClassVar[str | None] = None
+    #: For a model the catalog does not hold: neutral field -> wire name, the size form and
+    #: where input images go (what most of the provider's models take).
+    default_map: ClassVar[dict[str, str]] = {}
+    default_size: ClassVar[SizeSpec] = SizeSpec()
+    default_inputs: ClassVar[dict[str, str]] = {}
     #: Environment variables that may hold the base URL, in order of preference.
     base_url_env: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
@@ -141,6 +157,8 @@ class Provider(ABC):
     summary: ClassVar[str] = ""
     #: Seconds an API call may take when the caller sets no timeout (None: the client's own).
     default_timeout: ClassVar[float | None] = None
+    #: Response headers that carry the provider's request id (error messages name it).
+    request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
 
     def __init__(
         self,
@@ -152,7 +170,7 @@ class Provider(ABC):
         timeout: float | None = None,
     ) -> None:
         self.api_key = api_key or first_env(self.key_env)
-        if not self.api_key:
+        if self.key_env and not self.api_key:
             raise MissingKeyError(self.name, self.key_env)
         register_secret(self.api_key)
         self.base_url = resolve_base_url(base_url, self.base_url_env, self.default_base_url)
@@ -162,6 +180,44 @@ class Provider(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @classmethod
+    def catalog_entries(cls) -> list[ModelInfo]:
+        """The models this provider ships: its :attr:`catalog_file`, read from the package that
+        holds the provider's module. Override to build entries in code."""
+        if cls.catalog_file is None:
+            return []
+        from twat_genai.providers.catalog import provider_entries
+
+        module = cls.__module__
+        package = module if _is_package(module) else module.rpartition(".")[0]
+        return provider_entries(cls.name, package, cls.catalog_file)
+
+    @classmethod
+    def default_model_for(cls, request: Request) -> str | None:
+        """The model a request that names none runs on (per kind where it differs)."""
+        return cls.default_model
+
+    @classmethod
+    def model_info(cls, model_id: str | None) -> ModelInfo:
+        """The catalog entry of ``model_id`` (the default model when None); for an id the
+        catalog does not hold, an entry made from :attr:`capabilities` with ``known=False``."""
+        from twat_genai.providers.catalog import ModelInfo, load_catalog
+
+        model = model_id or cls.default_model or ""
+        entry = load_catalog().get(cls.name, model)
+        if entry is not None:
+            return entry
+        return ModelInfo(
+            id=model,
+            provider=cls.name,
+            kind="edit" if cls.default_inputs else "text-to-image",
+            max_images=cls.capabilities.max_images_per_call,
+            map=cls.default_map,
+            size=cls.default_size,
+            inputs=cls.default_inputs,
+            known=False,
+        )
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key on every API call (none by default)."""
@@ -180,6 +236,7 @@ class Provider(ABC):
             transport=transport,
             timeout=timeout or self.default_timeout,
             error_parser=self.error_info,
+            request_id_headers=self.request_id_headers,
         )
 
     @abstractmethod
@@ -212,3 +269,10 @@ def request_kind(request: Request) -> str:
     if isinstance(request, BackgroundRemovalRequest):
         return "background_removal"
     return "image"
+
+
+def _is_package(module: str) -> bool:
+    import sys
+
+    mod = sys.modules.get(module)
+    return mod is not None and hasattr(mod, "__path__")

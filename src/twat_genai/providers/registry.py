@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _TARGETS: dict[str, str] = {
     "fal": "twat_genai.providers.fal:FalProvider",
     "chutes": "twat_genai.providers.chutes:ChutesProvider",
-    "openai": "twat_genai.providers.openai_images:OpenAIProvider",
+    "openai": "twat_genai.providers.openai:OpenAIProvider",
     "gemini": "twat_genai.providers.gemini:GeminiProvider",
 }
 

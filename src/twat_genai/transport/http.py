@@ -108,8 +108,11 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         max_in_flight: int = 64,
         error_parser: ErrorParser = default_error_info,
+        request_id_headers: tuple[str, ...] = ("x-request-id",),
     ) -> None:
         self.provider = provider
+        #: Response headers that carry the provider's request id, in order of preference.
+        self.request_id_headers = request_id_headers
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.error_parser = error_parser
@@ -242,8 +245,8 @@ class HttpClient:
         except ValueError:
             body = None
         info = self.error_parser(status, body, text)
-        request_id = response.headers.get("x-fal-request-id") or response.headers.get(
-            "x-request-id"
+        request_id = next(
+            (response.headers[h] for h in self.request_id_headers if h in response.headers), None
         )
         kw: dict[str, Any] = {
             "provider": self.provider,

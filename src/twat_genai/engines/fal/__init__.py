@@ -1,25 +1,28 @@
-"""``FALEngine``: the README's fal API, built on the fal provider and the shared job core."""
+"""``FALEngine``: the README's fal API. It turns the README's settings into a neutral request
+(:meth:`FALEngine.build_request`) and runs it on the one execution path
+(:func:`twat_genai.jobs.pipeline.run_one`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twat_genai.core.config import ImageInput, ImageResult, ImageSizeWH
 from twat_genai.core.errors import UsageError
+from twat_genai.core.inputs import ImageInput, ImageSizeWH
 from twat_genai.core.models import ImageEditRequest, ImageGenerationRequest, ProviderResponse
+from twat_genai.core.results import ImageResult
 from twat_genai.core.settings import load_dotenv_once
 from twat_genai.engines.base import EngineConfig, ImageGenerationEngine
-from twat_genai.engines.fal.config import (
+from twat_genai.engines.fal.operations import ModelTypes
+from twat_genai.engines.fal.settings import (
     ImageToImageConfig,
-    ModelTypes,
     OutpaintConfig,
     UpscaleConfig,
     upscale_arguments,
 )
 
 if TYPE_CHECKING:
-    from twat_genai.providers.base import CallContext
+    from twat_genai.providers.fal import FalProvider
 
 DEFAULT_OUTPUT_DIR = Path("generated_images")
 
@@ -74,7 +77,6 @@ class FALEngine(ImageGenerationEngine):
         """The neutral request for one generation, the mapping warnings, and the input image.
         Midjourney-style parameters in the prompt (``--ar 16:9 --no text``) become fields."""
         from twat_genai.core.prompt import apply_prompt_parameters
-        from twat_genai.providers.fal import FalProvider
 
         request, warnings, inp = self._build_request(
             prompt,
@@ -96,9 +98,9 @@ class FALEngine(ImageGenerationEngine):
                 if name in config.model_fields_set
             ]
             return request, [*warnings, *unused], inp  # its prompt is a description, not a job
-        fields = FalProvider.capabilities.fields
+        fields = self.provider.model_info(request.model).fields
         if op.startswith("outpaint"):
-            fields = fields - {"size"}  # the canvas is --target_width x --target_height
+            fields = fields - {"size", "aspect_ratio"}  # the canvas is the target size
         request, more = apply_prompt_parameters(request, fields)
         return request, [*warnings, *more], inp
 
@@ -210,15 +212,9 @@ class FALEngine(ImageGenerationEngine):
         negative_prompt: str | None = None,
         verbose: bool = False,
         output_dir: Path | None = None,
-        ctx: CallContext | None = None,
     ) -> ImageResult:
-        """Run one operation and save its images; see the README for examples.
-
-        ``ctx`` (a :class:`~twat_genai.providers.base.CallContext`) carries the batch journal's
-        hooks: the job handle as soon as it exists, or a handle to re-attach to.
-        """
-        from twat_genai.core.writer import OutputWriter
-        from twat_genai.jobs.generate import generate
+        """Run one operation and save its images; see the README for examples."""
+        from twat_genai.jobs.pipeline import Job, RunOptions, run_one
 
         config = config or EngineConfig()
         request, warnings, inp = self.build_request(
@@ -233,17 +229,32 @@ class FALEngine(ImageGenerationEngine):
             verbose=verbose,
         )
         prefix = filename_prefix if filename_prefix is not None else (inp.stem if inp else None)
-        writer = OutputWriter(output_dir or self.output_dir, prefix=prefix, suffix=filename_suffix)
-        job = {
+        job = Job(
+            request,
+            label=prompt,
+            meta=self.job_record(prompt, config, model, lora_spec),
+            warnings=warnings,
+        )
+        options = RunOptions(
+            output_dir=output_dir or self.output_dir,
+            prefix=prefix,
+            suffix=filename_suffix,
+            command=ModelTypes(model).name,
+        )
+        response = await run_one(self.provider, job, options)
+        return to_image_result(response, original_prompt=prompt, job_params=job.meta)
+
+    @staticmethod
+    def job_record(
+        prompt: str, config: EngineConfig, model: ModelTypes, lora_spec: Any
+    ) -> dict[str, Any]:
+        """What the sidecar's ``job`` records of the README's settings."""
+        return {
             "operation": ModelTypes(model).name,
             "original_prompt": prompt,
             "lora_spec": lora_spec if isinstance(lora_spec, (str, type(None))) else str(lora_spec),
             "config": config.model_dump(mode="json"),
         }
-        response = await generate(
-            self.provider, request, writer, ctx=ctx, job=job, warnings=warnings
-        )
-        return to_image_result(response, original_prompt=prompt, job_params=job)
 
 
 #: Generation settings an upscaler has no use for: set explicitly, they are warned about.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from twat_genai.core.config import ImageInput
+from twat_genai.core.inputs import ImageInput
 
 if TYPE_CHECKING:
     from twat_genai.providers.fal import FalProvider

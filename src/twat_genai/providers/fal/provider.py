@@ -1,16 +1,20 @@
-"""The fal.ai provider: neutral requests → fal queue jobs → neutral responses.
+"""The fal.ai provider: neutral requests → fal queue jobs → neutral responses, for any endpoint.
 
-Operations (``ImageEditRequest.operation``): ``image`` (img2img), ``canny``, ``depth``,
-``upscale`` (the endpoint is ``request.model``; its real arguments come in ``options``),
-``outpaint`` (Bria expand + optional GenFill border pass), ``outpaint_flux`` (Flux inpainting
-on a padded canvas) and ``edit`` (any fal endpoint taking ``image_url``/``mask_url``).
+Arguments come from the model's catalog entry (``models.toml``): each neutral field goes under
+the entry's wire name, the size in the entry's form, input images under its input names, and
+``options`` (the CLI's ``--param``) last, as given. An endpoint the catalog does not hold gets
+fal's common names (``image_size``, ``num_images``, ``image_url``). Outputs are found by their
+shape: ``images[]``, ``image``, ``video``, ``audio`` or any file object with a ``url``.
+
+Two operations take more than one job: Bria outpainting (expand, then GenFill over the seam) and
+Flux outpainting (inpainting on a padded canvas); see :mod:`twat_genai.providers.fal.outpaint`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twat_genai.core import media
 from twat_genai.core.errors import ProviderError, UsageError
@@ -19,44 +23,72 @@ from twat_genai.core.models import (
     ImageEditRequest,
     ImageGenerationRequest,
     MediaFile,
+    MediaKind,
     ProviderResponse,
     Request,
 )
 from twat_genai.core.records import shorten
+from twat_genai.core.sizes import nearest_aspect_ratio
 from twat_genai.providers.base import CallContext, Capabilities, Provider
-from twat_genai.providers.fal import geometry
-from twat_genai.providers.fal.endpoints import BY_OPERATION, endpoint_info
+from twat_genai.providers.catalog import SizeSpec
 from twat_genai.providers.fal.queue import FalJob, FalQueue, fal_urls
+from twat_genai.providers.fal.sizes import fal_image_size
 from twat_genai.providers.inputs import read_input
 
-MAX_CANVAS_PIXELS = 5000 * 5000
+if TYPE_CHECKING:
+    from twat_genai.providers.catalog import ModelInfo
+
+#: The endpoint each of the README's operations calls when a request names none.
+OPERATION_ENDPOINTS = {
+    "text": "fal-ai/flux-lora",
+    "image": "fal-ai/flux-lora/image-to-image",
+    "canny": "fal-ai/flux-lora-canny",
+    "depth": "fal-ai/flux-lora-depth",
+    "upscale": "fal-ai/esrgan",
+    "outpaint": "fal-ai/bria/expand",
+    "outpaint_flux": "fal-ai/flux-lora/inpainting",
+    "genfill": "fal-ai/bria/genfill",
+}
 
 
 class FalProvider(Provider):
     name = "fal"
-    summary = "fal.ai: FLUX LoRA text/image/canny/depth, 8 upscalers, Bria and Flux outpainting"
+    summary = "fal.ai: any fal endpoint; FLUX LoRA, upscalers, Bria and Flux outpainting built in"
     key_env = ("FAL_KEY",)
     base_url_env = ("TWAT_GENAI_FAL_BASE_URL",)
     default_base_url = ""
     default_concurrency = 8
+    request_id_headers = ("x-fal-request-id", "x-request-id")
+    model_patterns = (r"fal-ai/", r"workflows/", r"comfy/")
+    default_model = OPERATION_ENDPOINTS["text"]
     capabilities: ClassVar[Capabilities] = Capabilities(
-        kinds=frozenset({"image", "edit"}),
+        kinds=frozenset({"image", "edit", "video", "background_removal"}),
         operations=frozenset(
             {"image", "canny", "depth", "upscale", "outpaint", "outpaint_flux", "edit"}
         ),
         max_images_per_call=4,
-        fields=frozenset(
-            {
-                "negative_prompt",
-                "size",
-                "seed",
-                "guidance_scale",
-                "num_inference_steps",
-                "loras",
-                "n",
-            }
-        ),
     )
+    # What most fal endpoints call these (fal-js endpoints.ts), for ids the catalog lacks.
+    default_map: ClassVar[dict[str, str]] = {
+        "prompt": "prompt",
+        "negative_prompt": "negative_prompt",
+        "seed": "seed",
+        "n": "num_images",
+        "guidance_scale": "guidance_scale",
+        "num_inference_steps": "num_inference_steps",
+        "strength": "strength",
+        "loras": "loras",
+    }
+    default_size = SizeSpec(form="preset", param="image_size")
+    default_inputs: ClassVar[dict[str, str]] = {"image": "image_url", "mask": "mask_url"}
+
+    @classmethod
+    def default_model_for(cls, request: Request) -> str | None:
+        if isinstance(request, ImageEditRequest):
+            return OPERATION_ENDPOINTS.get(request.operation)
+        if isinstance(request, ImageGenerationRequest):
+            return cls.default_model
+        return None  # video and background removal: the caller names the endpoint
 
     def __init__(self, *, job_timeout: float | None = 1800.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -74,197 +106,128 @@ class FalProvider(Provider):
     # -- the contract ------------------------------------------------------------------------
 
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
+        from twat_genai.providers.fal import outpaint
+
+        if not isinstance(request, ImageGenerationRequest):
+            endpoint = request.model or ""
+            if not endpoint:
+                raise UsageError(f"fal: a {type(request).__name__} needs an endpoint id")
+            info = self.model_info(endpoint)
+            return await self._job(endpoint, await self._other_args(info, request), ctx)
+        operation = request.operation if isinstance(request, ImageEditRequest) else "text"
+        endpoint = request.model or OPERATION_ENDPOINTS.get(operation) or ""
+        info = self.model_info(endpoint)
         if isinstance(request, ImageEditRequest):
-            op = request.operation
-            if op == "outpaint":
-                return await self._outpaint_bria(request, ctx)
-            if op == "outpaint_flux":
-                return await self._outpaint_flux(request, ctx)
-            return await self._edit(request, ctx)
-        if isinstance(request, ImageGenerationRequest):
-            endpoint = request.model or BY_OPERATION["text"]
-            return await self._job(endpoint, self._text_args(request), ctx)
-        raise UsageError(f"fal cannot run a {type(request).__name__}")
+            if operation == "outpaint_flux":
+                return await outpaint.flux(self, request, info, ctx)
+            if info.flow == "bria-outpaint" or operation == "outpaint":
+                return await outpaint.bria(self, request, info, ctx)
+        return await self._job(endpoint, await self.arguments(info, request), ctx)
 
-    # -- argument building -------------------------------------------------------------------
+    # -- arguments ---------------------------------------------------------------------------
 
-    def _text_args(self, request: ImageGenerationRequest) -> dict[str, Any]:
-        from twat_genai.providers.fal.sizes import fal_image_size
-
-        args: dict[str, Any] = {"prompt": request.prompt}
-        if request.size_preset or request.size:
-            args["image_size"] = fal_image_size(request.size_preset or request.size)
-        if request.num_inference_steps is not None:
-            args["num_inference_steps"] = request.num_inference_steps
-        if request.guidance_scale is not None:
-            args["guidance_scale"] = request.guidance_scale
-        args["num_images"] = request.n
-        if request.seed is not None:
-            args["seed"] = request.seed
-        if request.negative_prompt:
-            args["negative_prompt"] = request.negative_prompt
+    async def arguments(
+        self, info: ModelInfo, request: ImageGenerationRequest, *, inputs: bool = True
+    ) -> dict[str, Any]:
+        """The wire arguments for ``request`` on the model ``info`` describes (with ``inputs``,
+        its images uploaded and placed)."""
+        args: dict[str, Any] = {}
+        put = _putter(info, args)
+        put("prompt", request.prompt or None)
+        self._size(info, request, args)
+        put("n", request.n)
+        put("seed", request.seed)
+        put("negative_prompt", request.negative_prompt or None)
+        put("guidance_scale", request.guidance_scale)
+        put("num_inference_steps", request.num_inference_steps)
         if request.loras:
-            args["loras"] = [{"path": lw.path, "scale": lw.scale} for lw in request.loras]
+            put("loras", [{"path": lw.path, "scale": lw.scale} for lw in request.loras])
+        if isinstance(request, ImageEditRequest):
+            put("strength", request.strength)
+            if inputs:
+                await self._inputs(info, request, args)
+        if "enable_safety_checker" in info.params:
+            # Off unless asked for (docs/decisions.md): fal's default differs per endpoint.
+            args["enable_safety_checker"] = False
         args.update(request.options)
         return args
 
-    async def _edit(self, request: ImageEditRequest, ctx: CallContext) -> ProviderResponse:
-        op = request.operation
-        endpoint = request.model or BY_OPERATION.get(op)
-        if endpoint is None:
-            raise UsageError(f"fal: operation {op!r} needs an endpoint (request.model)")
-        info = endpoint_info(endpoint)
-        if request.loras and not info.takes_loras:
-            raise UsageError(f"LoRAs cannot be used with {endpoint}; drop --lora for this command")
-        if op == "upscale":
-            url, _ = await self.image_url(request.images[0], max_side=info.max_input_side)
-            args: dict[str, Any] = {"image_url": url}
-            if info.takes_prompt and request.prompt:
-                args["prompt"] = request.prompt
-            if request.seed is not None and "seed" not in request.options:
-                args["seed"] = request.seed
-            args.update(request.options)
-            return await self._job(endpoint, args, ctx)
-        args = self._text_args(request)
-        args["image_url"], _ = await self.image_url(request.images[0])
+    def _size(self, info: ModelInfo, request: ImageGenerationRequest, args: dict[str, Any]) -> None:
+        spec = info.size
+        param = spec.param or "image_size"
+        if spec.form == "aspect_ratio":
+            ratio = request.aspect_ratio
+            if ratio is None and request.size is not None and spec.values:
+                ratio = nearest_aspect_ratio(request.size.width, request.size.height, spec.values)
+            if ratio:
+                args[param] = ratio
+        elif request.size_preset or request.size:
+            wanted = request.size_preset or request.size
+            if spec.form == "preset":
+                args[param] = fal_image_size(wanted)
+            elif spec.form == "wh" and request.size is not None:
+                args[param] = {"width": request.size.width, "height": request.size.height}
+
+    async def _inputs(
+        self, info: ModelInfo, request: ImageEditRequest, args: dict[str, Any]
+    ) -> None:
+        side = info.max_input_side
+        png = info.input_formats == ("png",)
+        urls = [await self.image_url(i, max_side=side, png=png) for i in request.images]
+        if "images" in info.inputs:
+            args[info.inputs["images"]] = [u for u, _ in urls]
+        else:
+            args[info.inputs.get("image", "image_url")] = urls[0][0]
         if request.mask is not None:
-            args["mask_url"], _ = await self.image_url(request.mask)
-        if op == "image" and request.strength is not None:
-            args["strength"] = request.strength
-        return await self._job(endpoint, args, ctx)
+            args[info.inputs.get("mask", "mask_url")], _ = await self.image_url(request.mask)
 
-    # -- outpainting (SPEC §6.4, §6.5) ---------------------------------------------------------
-
-    def _canvas(self, request: ImageEditRequest) -> tuple[int, int]:
-        size = request.size
-        if size is None:
-            raise UsageError("outpaint needs a target size: --target_width and --target_height")
-        if size.width * size.height >= MAX_CANVAS_PIXELS:
-            raise UsageError(
-                f"outpaint canvas {size.width}x{size.height} is too large: keep it below 5000x5000"
-            )
-        return size.width, size.height
-
-    def _check_fits(self, w: int, h: int, cw: int, ch: int) -> None:
-        if w > cw or h > ch:
-            raise UsageError(
-                f"input image {w}x{h} does not fit the {cw}x{ch} outpaint canvas: "
-                "choose a target size at least as large as the input"
-            )
-
-    async def _outpaint_bria(self, request: ImageEditRequest, ctx: CallContext) -> ProviderResponse:
-        cw, ch = self._canvas(request)
-        data, mime, (w, h) = await read_input(request.images[0], self.fetcher)
-        self._check_fits(w, h, cw, ch)  # before anything is uploaded
-        options = dict(request.options)
-        factor = float(options.pop("border_thickness_factor", 0.0) or 0.0)
-        save_mask = bool(options.pop("save_mask", False))
-        url = await self.upload(data, mime)
-        args: dict[str, Any] = {
-            "image_url": url,
-            "canvas_size": [cw, ch],
-            "original_image_size": [w, h],
-            "original_image_location": list(geometry.center_location(cw, ch, w, h)),
-            "prompt": request.prompt,
-            "num_images": request.n,
-        }
-        if request.negative_prompt:
-            args["negative_prompt"] = request.negative_prompt
-        if request.seed is not None:
-            args["seed"] = request.seed
-        args.update(options)
-        # With a GenFill pass to follow, the expand job is not the end of the remote work.
-        expanded = await self._job(
-            request.model or BY_OPERATION["outpaint"], args, ctx, last=factor <= 0
-        )
-        if factor <= 0 or not expanded.files:
-            return expanded
-        first = expanded.files[0]
-        out_w, out_h = first.width, first.height
-        if not (out_w and out_h):
-            assert first.url is not None
-            out_bytes, _ = await self.fetcher.fetch_bytes(first.url)
-            first.data = out_bytes
-            out_w, out_h = media.probe_size(out_bytes)
-        mask = await asyncio.to_thread(
-            geometry.create_genfill_border_mask, out_w, out_h, w, h, factor
-        )
-        if mask is None:
-            return expanded
-        mask_png = await asyncio.to_thread(media.encode_png, mask)
-        if save_mask:
-            expanded.files.append(MediaFile(data=mask_png, content_type="image/png", role="mask"))
-        try:
-            mask_url = await self.upload(mask_png, "image/png")
-            genfill_args: dict[str, Any] = {
-                "prompt": request.prompt,
-                "image_url": first.url,
-                "mask_url": mask_url,
-                "num_images": request.n,
-            }
-            if request.negative_prompt:
-                genfill_args["negative_prompt"] = request.negative_prompt
-            filled = await self._job(BY_OPERATION["genfill"], genfill_args, ctx.stage("genfill"))
-        except ProviderError as exc:
-            expanded.warnings.append(f"GenFill border pass failed, kept the expanded image: {exc}")
-            return expanded
-        for f in filled.files:
-            f.role = "genfill"
-        filled.files.extend(expanded.files)
-        filled.sent = {
-            "expand": expanded.sent,
-            "genfill": filled.sent,
-            "border_thickness_factor": factor,
-        }
-        filled.raw = {"expand": expanded.raw, "genfill": filled.raw}
-        filled.warnings = expanded.warnings + filled.warnings
-        filled.model = f"{expanded.model} + {filled.model}"
-        filled.request_id = expanded.request_id
-        return filled
-
-    async def _outpaint_flux(self, request: ImageEditRequest, ctx: CallContext) -> ProviderResponse:
-        cw, ch = self._canvas(request)
-        data, _, (w, h) = await read_input(request.images[0], self.fetcher)
-        self._check_fits(w, h, cw, ch)
-        big, mask = await asyncio.to_thread(geometry.create_flux_inpainting_assets, data, cw, ch)
-        image_url, mask_url = await asyncio.gather(
-            self.upload(big, "image/png"), self.upload(mask, "image/png")
-        )
-        args = self._text_args(request.model_copy(update={"size": None, "size_preset": None}))
-        args.update(
-            {
-                "image_url": image_url,
-                "mask_url": mask_url,
-                "strength": request.strength if request.strength is not None else 0.85,
-                "image_size": {"width": cw, "height": ch},
-            }
-        )
-        return await self._job(request.model or BY_OPERATION["outpaint_flux"], args, ctx)
+    async def _other_args(self, info: ModelInfo, request: Request) -> dict[str, Any]:
+        """Video and background-removal requests: prompt, frames or image, and options."""
+        args: dict[str, Any] = {}
+        prompt = getattr(request, "prompt", None)
+        if prompt:
+            args[info.wire("prompt", "prompt") or "prompt"] = prompt
+        for name, neutral in (("first_frame", "image"), ("image", "image")):
+            value = getattr(request, name, None)
+            if isinstance(value, ImageInput):
+                wire = info.inputs.get(name) or info.inputs.get(neutral, "image_url")
+                args[wire], _ = await self.image_url(value)
+        last = getattr(request, "last_frame", None)
+        if isinstance(last, ImageInput):
+            args[info.inputs.get("last_frame", "end_image_url")], _ = await self.image_url(last)
+        for neutral in ("seed", "negative_prompt", "resolution", "fps", "num_frames"):
+            value = getattr(request, neutral, None)
+            target = info.wire(neutral)
+            if value is not None and target:
+                args[target] = value
+        args.update(request.options)
+        return args
 
     # -- inputs ------------------------------------------------------------------------------
 
     async def image_url(
-        self, inp: ImageInput, *, max_side: int | None = None
+        self, inp: ImageInput, *, max_side: int | None = None, png: bool = False
     ) -> tuple[str, tuple[int, int] | None]:
-        """A URL fal can read: remote URLs as they are (unless they must be resized first),
-        everything else uploaded once per content."""
-        if inp.is_remote and max_side is None:
+        """A URL fal can read: remote URLs as they are (unless they must be resized or
+        converted first), everything else uploaded once per content."""
+        if inp.is_remote and max_side is None and not png:
             assert inp.url is not None
             return inp.url, None
         data, mime, size = await read_input(inp, self.fetcher)
         if max_side is not None and max(size) > max_side:
             data, _, size = await asyncio.to_thread(media.resize_to_max_side, data, max_side)
             mime = media.sniff_media_type(data) or mime
+        if png and mime != "image/png":
+            data = await asyncio.to_thread(media.reencode_png, data)
+            mime = "image/png"
         return await self.upload(data, mime), size
 
     async def upload(self, data: bytes, mime: str) -> str:
         """Upload bytes once per run (keyed by content hash), whoever asks and however often."""
-        from twat_genai.core.media import extension_for
-
         digest = hashlib.sha256(data).hexdigest()
         task = self._uploads.get(digest)
         if task is None:
-            name = f"{digest[:16]}.{extension_for(mime)}"
+            name = f"{digest[:16]}.{media.extension_for(mime)}"
             task = asyncio.ensure_future(self.queue.upload(data, mime, name))
             self._uploads[digest] = task
         try:
@@ -294,7 +257,7 @@ class FalProvider(Provider):
             provider=self.name,
             model=endpoint,
             request_id=job.request_id,
-            files=_files(result),
+            files=files_in(result),
             sent=shorten(args),
             raw=shorten(result),
             timings={
@@ -305,26 +268,52 @@ class FalProvider(Provider):
         )
 
 
-def _files(result: dict[str, Any]) -> list[MediaFile]:
-    """``images[]`` or ``image`` in fal's output; ``has_nsfw_concepts`` marks blocked images."""
-    images = result.get("images")
-    if not isinstance(images, list):
-        single = result.get("image")
-        images = [single] if isinstance(single, dict) else []
+def _putter(info: ModelInfo, args: dict[str, Any]) -> Any:
+    """``put(neutral, value)``: set the neutral field's wire name when the model takes it."""
+
+    def put(neutral: str, value: Any) -> None:
+        wire = info.wire(neutral)
+        if value is not None and wire:
+            args[wire] = value
+
+    return put
+
+
+#: Result keys that hold output files, in the order they are saved.
+_FILE_KEYS = ("images", "image", "video", "videos", "audio", "audio_file", "file", "files")
+
+
+def files_in(result: dict[str, Any]) -> list[MediaFile]:
+    """Every output file of a fal result, found by shape: ``images[]``, ``image``, ``video``,
+    ``audio`` or any other file object (a dict with a ``url``) at the top level;
+    ``has_nsfw_concepts`` marks blocked images."""
     nsfw = result.get("has_nsfw_concepts") or []
     seed = result.get("seed")
+    found: list[tuple[str, dict[str, Any]]] = []
+    keys = [k for k in _FILE_KEYS if k in result] + [k for k in result if k not in _FILE_KEYS]
+    for key in keys:
+        value = result[key]
+        objects = value if isinstance(value, list) else [value]
+        found += [
+            (key, o) for o in objects if isinstance(o, dict) and isinstance(o.get("url"), str)
+        ]
     files = []
-    for i, img in enumerate(images):
-        if not isinstance(img, dict) or not img.get("url"):
-            continue
+    for i, (key, obj) in enumerate(found):
+        ctype = str(obj.get("content_type") or "")
+        kind = MediaKind.IMAGE
+        if key.startswith("video") or ctype.startswith("video/"):
+            kind = MediaKind.VIDEO
+        elif key.startswith("audio") or ctype.startswith("audio/"):
+            kind = MediaKind.AUDIO
         files.append(
             MediaFile(
-                url=str(img["url"]),
-                content_type=img.get("content_type"),
-                width=img.get("width"),
-                height=img.get("height"),
+                kind=kind,
+                url=obj["url"],
+                content_type=ctype or None,
+                width=obj.get("width"),
+                height=obj.get("height"),
                 seed=seed if isinstance(seed, int) else None,
-                blocked=bool(nsfw[i]) if i < len(nsfw) else False,
+                blocked=bool(nsfw[i]) if key in ("images", "image") and i < len(nsfw) else False,
             )
         )
     return files

@@ -13,11 +13,8 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from twat_genai.core.config import ImageInput
 from twat_genai.core.errors import (
     AuthenticationError,
     BlockedError,
@@ -34,28 +31,23 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
-from twat_genai.providers.facade import ProviderFacade, sync_twin
+from twat_genai.providers.catalog import SizeSpec
 from twat_genai.providers.inputs import read_input
 from twat_genai.transport.http import ErrorInfo, default_error_info
 
+if TYPE_CHECKING:
+    from twat_genai.providers.catalog import ModelInfo
+
 __all__ = [
-    "ALIASES",
     "ASPECT_RATIOS",
     "DEFAULT_MODEL",
     "SAFETY_FINISH_REASONS",
-    "GeminiImageClient",
     "GeminiProvider",
     "google_error_info",
-    "resolve_model",
 ]
 
-DEFAULT_MODEL = "gemini-3.1-flash-image-preview"
-ALIASES: dict[str, str] = {
-    "nano": DEFAULT_MODEL,
-    "flash31": DEFAULT_MODEL,
-    "flash25": "gemini-2.5-flash-image",
-    "pro3": "gemini-3-pro-image-preview",
-}
+#: The current Gemini image model (Google's changelog, 2026-10-06; the catalog has the rest).
+DEFAULT_MODEL = "gemini-nano-banana-2.1"
 
 #: Aspect ratios every Gemini image model takes, with the 1K pixels (PROTOCOLS §3.2).
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -70,10 +62,9 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
     "16:9": (1344, 768),
     "21:9": (1536, 672),
 }
-#: Extra ratios listed for 3.1 flash image only [uncertain, PROTOCOLS §3.2]: accepted when asked
-#: for explicitly, never chosen by the size mapping.
-EXTRA_RATIOS_31 = ("1:4", "4:1", "1:8", "8:1")
 IMAGE_SIZES = ("1K", "2K", "4K")
+#: Where the catalog lists a model's image sizes.
+IMAGE_SIZE_PARAM = "generationConfig.imageConfig.imageSize"
 
 #: ``finishReason`` values that mean the safety system withheld the image.
 SAFETY_FINISH_REASONS = frozenset(
@@ -91,20 +82,6 @@ SAFETY_FINISH_REASONS = frozenset(
 
 DEFAULT_TIMEOUT = 300.0  # 4K images on the pro model can take minutes
 API_VERSION = "v1beta"
-
-
-def resolve_model(model: str | None) -> str:
-    """The wire model id for an alias (``nano``, ``flash31``, ``flash25``, ``pro3``) or a model
-    id (passed through, ``models/`` prefix removed)."""
-    if not model:
-        return DEFAULT_MODEL
-    name = model.strip()
-    return ALIASES.get(name.lower(), name.removeprefix("models/"))
-
-
-def takes_image_size(model: str) -> bool:
-    """Only 3-series image models take ``imageSize``; 2.5 flash image is 1K only."""
-    return model.removeprefix("models/").startswith("gemini-3")
 
 
 def google_error_info(status: int, body: Any, text: str) -> ErrorInfo:
@@ -130,12 +107,20 @@ class GeminiProvider(Provider):
     base_url_env = ("TWAT_GENAI_GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL")
     default_base_url = "https://generativelanguage.googleapis.com"
     default_concurrency = 4
+    model_patterns = (r"gemini-", r"imagen-", r"models/")
+    default_model = DEFAULT_MODEL
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"image", "edit"}),
         operations=frozenset({"edit"}),
         max_images_per_call=1,
-        fields=frozenset({"size", "aspect_ratio"}),
     )
+    default_map: ClassVar[dict[str, str]] = {"prompt": "contents[].parts[].text"}
+    default_size = SizeSpec(
+        form="aspect_ratio",
+        param="generationConfig.imageConfig.aspectRatio",
+        values=tuple(ASPECT_RATIOS),
+    )
+    default_inputs: ClassVar[dict[str, str]] = {"images": "contents[].parts[].inlineData"}
 
     default_timeout = DEFAULT_TIMEOUT
 
@@ -150,8 +135,9 @@ class GeminiProvider(Provider):
             raise UsageError(f"gemini cannot run a {type(request).__name__}")
         if isinstance(request, ImageEditRequest) and request.operation != "edit":
             raise UsageError(f"gemini has no {request.operation!r} operation (it has: edit)")
-        model = resolve_model(request.model)
-        payload, sent, warnings = await self._payload(request, model)
+        model = (request.model or DEFAULT_MODEL).removeprefix("models/")
+        info = self.model_info(model)
+        payload, sent, warnings = await self._payload(request, model, info)
         path = f"{API_VERSION}/models/{model}:generateContent"
         started = time.monotonic()
         try:
@@ -197,7 +183,7 @@ class GeminiProvider(Provider):
     # -- request building --------------------------------------------------------------------
 
     async def _payload(
-        self, request: ImageGenerationRequest, model: str
+        self, request: ImageGenerationRequest, model: str, info: ModelInfo
     ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """(wire body, its record for the sidecar, warnings)."""
         warnings: list[str] = []
@@ -220,7 +206,7 @@ class GeminiProvider(Provider):
             options.pop(name, None)
         sizes = [options.pop(name, None) for name in _SIZE_OPTIONS]
         image_config: dict[str, Any] = {}
-        ratio = self._aspect_ratio(request, model, first_size, warnings)
+        ratio = self._aspect_ratio(request, info, first_size, warnings)
         if ratio:
             image_config["aspectRatio"] = ratio
         image_size = next((s for s in sizes if s), None)
@@ -228,12 +214,19 @@ class GeminiProvider(Provider):
             size_text = str(image_size).strip().upper()
             if size_text not in IMAGE_SIZES:
                 raise UsageError(f"invalid Gemini image size {image_size!r}: use 1K, 2K or 4K")
-            if takes_image_size(model):
+            spec = info.params.get(IMAGE_SIZE_PARAM)
+            if not info.known or (spec is not None and size_text in spec.values):
                 image_config["imageSize"] = size_text
+            elif spec is not None:
+                allowed = ", ".join(map(str, spec.values))
+                raise UsageError(f"{model} takes image sizes {allowed}, not {image_size!r}")
             else:
                 warnings.append(f"{model} makes 1K images only; image size {size_text} ignored")
         modalities = options.pop("response_modalities", None) or ["TEXT", "IMAGE"]
         generation_config: dict[str, Any] = {"responseModalities": list(modalities)}
+        seed_field = info.wire("seed")
+        if request.seed is not None and seed_field:
+            generation_config[seed_field.rpartition(".")[2]] = request.seed
         if image_config:
             generation_config["imageConfig"] = image_config
         safety = options.pop("safety_settings", None)
@@ -256,11 +249,12 @@ class GeminiProvider(Provider):
     def _aspect_ratio(
         self,
         request: ImageGenerationRequest,
-        model: str,
+        info: ModelInfo,
         first_size: tuple[int, int] | None,
         warnings: list[str],
     ) -> str | None:
-        """Explicit ratio, else the size's nearest ratio, else (edits) the first input's."""
+        """Explicit ratio, else the size's nearest ratio, else (edits) the first input's; a
+        size is mapped only onto the common ratios (the model's extra ones must be asked for)."""
         from twat_genai.core.sizes import nearest_aspect_ratio
 
         choices = list(ASPECT_RATIOS)
@@ -269,7 +263,7 @@ class GeminiProvider(Provider):
         )
         if asked:
             text = str(asked).strip().replace("/", ":").replace("x", ":")
-            allowed = choices + (list(EXTRA_RATIOS_31) if model.startswith("gemini-3.1") else [])
+            allowed = list(info.size.values) or choices
             if text in allowed:
                 return text
             a, _, b = text.partition(":")
@@ -378,111 +372,3 @@ def _no_image(body: dict[str, Any], model: str, request_id: str, text: list[str]
         )
     shown = ",".join(reasons) or "none"
     return ModelError(f"{model}: no image returned (finishReason={shown}){detail}{said}", **kw)
-
-
-# --------------------------------------------------------------------------- facade
-
-
-class GeminiImageClient(ProviderFacade):
-    """Transform and generate images with Gemini; every image is saved with its sidecar by the
-    shared core. ``a*`` methods for async code (or ``async with``), plain ones for sync code.
-
-    The key comes from ``api_key``, ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` or ``./.env``; the
-    endpoint from ``base_url``, ``TWAT_GENAI_GEMINI_BASE_URL``/``GOOGLE_GEMINI_BASE_URL``.
-    """
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        output_dir: Path | str = "generated_images",
-        transport: Any = None,
-    ) -> None:
-        from twat_genai.core.settings import load_dotenv_once
-
-        load_dotenv_once()
-        self.provider = GeminiProvider(api_key=api_key, base_url=base_url, transport=transport)
-        self.output_dir = Path(output_dir)
-
-    def __repr__(self) -> str:
-        return (
-            f"GeminiImageClient(base_url={self.provider.base_url!r}, "
-            f"output_dir={str(self.output_dir)!r})"
-        )
-
-    async def atransform(
-        self,
-        subject: Any,
-        reference: Any,
-        prompt: str,
-        *,
-        model: str = "nano",
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-    ) -> ProviderResponse:
-        """Apply ``prompt`` to ``subject`` guided by ``reference`` (parts: text, subject,
-        reference); the aspect ratio defaults to the subject's."""
-        images = [ImageInput.from_any(subject), ImageInput.from_any(reference)]
-        return await self.agenerate(
-            prompt,
-            images=images,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            image_size=image_size,
-            filename_prefix=filename_prefix,
-            filename_suffix=filename_suffix,
-        )
-
-    async def agenerate(
-        self,
-        prompt: str,
-        *,
-        images: Sequence[Any] = (),
-        model: str = "nano",
-        aspect_ratio: str | None = None,
-        image_size: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-    ) -> ProviderResponse:
-        """Text (plus optional input images) to image."""
-        from twat_genai.core.writer import OutputWriter
-        from twat_genai.jobs.generate import generate
-
-        size = None
-        if width is not None or height is not None:
-            if width is None or height is None:
-                raise UsageError("give both width and height, or an aspect ratio")
-            from twat_genai.core.sizes import size_to_wh
-
-            size = size_to_wh((width, height))
-        options = {"image_size": image_size} if image_size else {}
-        inputs = [ImageInput.from_any(i) for i in images]
-        request: ImageGenerationRequest
-        if inputs:
-            request = ImageEditRequest(
-                prompt=prompt,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                size=size,
-                options=options,
-                images=inputs,
-            )
-        else:
-            request = ImageGenerationRequest(
-                prompt=prompt, model=model, aspect_ratio=aspect_ratio, size=size, options=options
-            )
-        prefix = filename_prefix
-        if prefix is None and inputs:
-            prefix = inputs[0].stem
-        writer = OutputWriter(self.output_dir, prefix=prefix, suffix=filename_suffix)
-        job = {"original_prompt": prompt, "client": "GeminiImageClient"}
-        return await generate(self.provider, request, writer, job=job)
-
-    # -- sync twins (same parameters; each runs on its own event loop)
-
-    transform = sync_twin(atransform)
-    generate = sync_twin(agenerate)

@@ -13,12 +13,10 @@ import binascii
 import hashlib
 import math
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
-from twat_genai.core.config import ImageInput, ImageSizeWH
 from twat_genai.core.errors import ModelError, UsageError
+from twat_genai.core.inputs import ImageInput, ImageSizeWH
 from twat_genai.core.models import (
     ImageEditRequest,
     ImageGenerationRequest,
@@ -28,22 +26,13 @@ from twat_genai.core.models import (
 )
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
-from twat_genai.providers.facade import ProviderFacade, sync_twin
+from twat_genai.providers.catalog import SizeSpec
 from twat_genai.providers.inputs import read_input
 from twat_genai.transport.http import ErrorInfo, default_error_info
 
-__all__ = [
-    "ALIASES",
-    "DEFAULT_MODEL",
-    "OpenAIImageClient",
-    "OpenAIProvider",
-    "openai_error_info",
-    "resolve_model",
-    "wire_size",
-]
+__all__ = ["DEFAULT_MODEL", "OpenAIProvider", "openai_error_info", "wire_size"]
 
 DEFAULT_MODEL = "gpt-image-2"
-ALIASES: dict[str, str] = {"gpt": DEFAULT_MODEL, "nano": "gemini-3.1-flash-image"}
 
 #: Error codes that mean "the safety system refused": a blocked outcome, not a crash.
 BLOCKED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
@@ -78,13 +67,6 @@ OPTION_FIELDS = (
 _UNSUPPORTED_OPTIONS = frozenset({"stream", "partial_images"})
 
 DEFAULT_TIMEOUT = 300.0  # GPT image models can take minutes for large, high-quality images
-
-
-def resolve_model(model: str | None) -> str:
-    """The wire model name for an alias (``gpt``, ``nano``) or a model id (passed through)."""
-    if not model:
-        return DEFAULT_MODEL
-    return ALIASES.get(model.strip().lower(), model.strip())
 
 
 def _family(model: str) -> str:
@@ -174,12 +156,17 @@ class OpenAIProvider(Provider):
     base_url_env = ("OPENAI_BASE_URL", "CLIPROXY_API_ENDPOINT")
     default_base_url = "https://api.openai.com/v1"
     default_concurrency = 4
+    model_patterns = (r"gpt-image", r"dall-e", r"chatgpt-image")
+    default_model = DEFAULT_MODEL
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"image", "edit"}),
         operations=frozenset({"edit"}),
         max_images_per_call=10,
-        fields=frozenset({"size", "n"}),
     )
+    # OpenAI-compatible hosts serve their own model names: the Images API's field names.
+    default_map: ClassVar[dict[str, str]] = {"prompt": "prompt", "n": "n"}
+    default_size = SizeSpec(form="size_string", param="size")
+    default_inputs: ClassVar[dict[str, str]] = {"image": "image", "mask": "mask"}
 
     default_timeout = DEFAULT_TIMEOUT
 
@@ -192,7 +179,7 @@ class OpenAIProvider(Provider):
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
         if not isinstance(request, ImageGenerationRequest):
             raise UsageError(f"openai cannot run a {type(request).__name__}")
-        model = resolve_model(request.model)
+        model = request.model or DEFAULT_MODEL
         fields, warnings = self._fields(request, model)
         started = time.monotonic()
         if isinstance(request, ImageEditRequest):
@@ -338,109 +325,3 @@ def _files(body: dict[str, Any]) -> list[MediaFile]:
         elif isinstance(item.get("url"), str) and item["url"]:
             files.append(MediaFile(url=item["url"], content_type=declared, extra=extra))
     return files
-
-
-# --------------------------------------------------------------------------- facade
-
-
-class OpenAIImageClient(ProviderFacade):
-    """Generate and edit images with an OpenAI-compatible endpoint; every image is saved with
-    its JSON sidecar by the shared core. Use the ``a*`` methods from async code (or
-    ``async with``), the plain ones from sync code.
-
-    The key comes from ``api_key``, ``OPENAI_API_KEY``/``CLIPROXY_API_KEY`` or ``./.env``;
-    the endpoint from ``base_url``, ``OPENAI_BASE_URL``/``CLIPROXY_API_ENDPOINT``, else OpenAI.
-    """
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        output_dir: Path | str = "generated_images",
-        transport: Any = None,
-    ) -> None:
-        from twat_genai.core.settings import load_dotenv_once
-
-        load_dotenv_once()
-        self.provider = OpenAIProvider(api_key=api_key, base_url=base_url, transport=transport)
-        self.output_dir = Path(output_dir)
-
-    def __repr__(self) -> str:
-        return f"OpenAIImageClient(base_url={self.provider.base_url!r}, output_dir={str(self.output_dir)!r})"
-
-    async def agenerate(
-        self,
-        /,
-        prompt: str,
-        *,
-        model: str = "gpt",
-        width: int | None = None,
-        height: int | None = None,
-        n: int = 1,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-        **options: Any,
-    ) -> ProviderResponse:
-        """Text to image; ``options`` are wire fields (quality, background, output_format, ...)."""
-        request = ImageGenerationRequest(
-            prompt=prompt, model=model, size=_size(width, height), n=n, options=options
-        )
-        return await self._run(request, filename_prefix, filename_suffix)
-
-    async def aedit(
-        self,
-        /,
-        prompt: str,
-        images: Sequence[Any],
-        *,
-        mask: Any = None,
-        model: str = "gpt",
-        width: int | None = None,
-        height: int | None = None,
-        n: int = 1,
-        filename_prefix: str | None = None,
-        filename_suffix: str | None = None,
-        **options: Any,
-    ) -> ProviderResponse:
-        """Edit or combine images (paths, URLs, bytes or ImageInputs); ``mask`` marks the area."""
-        if isinstance(images, (str, bytes, Path, ImageInput)):
-            images = [images]
-        inputs = [ImageInput.from_any(i) for i in images]
-        if not inputs:
-            raise UsageError("openai edit needs at least one input image")
-        request = ImageEditRequest(
-            prompt=prompt,
-            model=model,
-            size=_size(width, height),
-            n=n,
-            options=options,
-            images=inputs,
-            mask=ImageInput.from_any(mask) if mask is not None else None,
-        )
-        prefix = filename_prefix if filename_prefix is not None else inputs[0].stem
-        return await self._run(request, prefix, filename_suffix)
-
-    async def _run(
-        self, request: Request, prefix: str | None, suffix: str | None
-    ) -> ProviderResponse:
-        from twat_genai.core.writer import OutputWriter
-        from twat_genai.jobs.generate import generate
-
-        writer = OutputWriter(self.output_dir, prefix=prefix, suffix=suffix)
-        job = {"original_prompt": getattr(request, "prompt", None), "client": "OpenAIImageClient"}
-        return await generate(self.provider, request, writer, job=job)
-
-    # -- sync twins (same parameters; each runs on its own event loop)
-
-    generate = sync_twin(agenerate)
-    edit = sync_twin(aedit)
-
-
-def _size(width: int | None, height: int | None) -> ImageSizeWH | None:
-    if width is None and height is None:
-        return None
-    if width is None or height is None:
-        raise UsageError("give both width and height (or neither for the model's default size)")
-    from twat_genai.core.sizes import size_to_wh
-
-    return size_to_wh((width, height))

@@ -1,41 +1,22 @@
-"""``TwatGenAiCLI``: the FAL commands as a Python API (what the CLI calls, and what downstream
-packages call directly). Each command expands its prompts and runs them as one batch."""
+"""``TwatGenAiCLI``: the CLI's fal commands as a Python API (what the CLI calls, and what
+downstream packages call directly). Each command expands its prompts, builds one neutral request
+per prompt with :class:`~twat_genai.engines.fal.FALEngine`, and runs them as one journaled batch
+on the one execution path (:mod:`twat_genai.jobs.pipeline`)."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from twat_genai.core.config import ImageInput, ImageResult
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated
+from twat_genai.core.inputs import ImageInput
+from twat_genai.core.results import ImageResult
 from twat_genai.core.sync import run_sync
-from twat_genai.core.writer import check_writable
-from twat_genai.engines.fal.config import ModelTypes
-from twat_genai.jobs.journal import Journal, item_key
-from twat_genai.jobs.runner import Item, Outcome, Summary, run_batch
-
-DEFAULT_OUTPUT_DIR = "generated_images"
-
-
-def prompt_list(
-    prompts: str | list[str] | None, *, limit: int = 1000, required: bool = True
-) -> list[str]:
-    """Expanded prompts (empty ones dropped); one empty prompt when none is needed."""
-    from twat_genai.core.prompt import expand_prompts
-
-    if not prompts:
-        if required:
-            raise UsageError(
-                'a prompt is required: --prompts "a red car" (or as the first argument)'
-            )
-        return [""]
-    expanded = [p for p in expand_prompts(prompts, limit=limit) if p]
-    if not expanded and required:
-        raise UsageError("the prompt is empty after expansion")
-    return expanded or [""]
+from twat_genai.engines.fal.operations import UPSCALE_TOOLS, ModelTypes
+from twat_genai.jobs.pipeline import DEFAULT_OUTPUT_DIR, Job, RunOptions, expand_prompts, run_jobs
+from twat_genai.jobs.runner import Outcome, Summary
 
 
 class TwatGenAiCLI:
@@ -101,8 +82,6 @@ class TwatGenAiCLI:
         prompts: str | list[str] | None = None,
         **kw: Any,
     ) -> list[ImageResult]:
-        from twat_genai.engines.fal.config import UPSCALE_TOOLS
-
         if tool not in UPSCALE_TOOLS:
             raise UsageError(
                 f"unknown upscale tool {tool!r}: choose one of {', '.join(UPSCALE_TOOLS)}"
@@ -156,7 +135,7 @@ class TwatGenAiCLI:
         required = model.operation in ("text", "image", "canny", "depth", "outpaint_flux") or (
             model.operation == "outpaint" and float(kw.get("border", 5.0) or 0) > 0
         )
-        items = prompt_list(prompts, limit=self.expand_limit, required=required)
+        items = expand_prompts(prompts, limit=self.expand_limit, required=required)
         return self._results(run_sync(lambda: self._abatch(model, items, **kw)))
 
     def _results(self, summary: Summary) -> list[ImageResult]:
@@ -203,8 +182,12 @@ class TwatGenAiCLI:
         ``on_event(name, data)`` receives batch progress (``item_finished`` carries counts).
         """
         from twat_genai.engines.base import EngineConfig
-        from twat_genai.engines.fal import FALEngine
-        from twat_genai.engines.fal.config import ImageToImageConfig, OutpaintConfig, UpscaleConfig
+        from twat_genai.engines.fal import FALEngine, to_image_result
+        from twat_genai.engines.fal.settings import (
+            ImageToImageConfig,
+            OutpaintConfig,
+            UpscaleConfig,
+        )
 
         # Only what the caller set: EngineConfig knows the defaults, and an upscaler can then
         # warn about the settings it cannot use.
@@ -219,7 +202,7 @@ class TwatGenAiCLI:
         config_args["num_images"] = num_images
         if image_size is not None:
             config_args["image_size"] = image_size
-        config = _validated(EngineConfig, config_args)
+        config = validated(EngineConfig, config_args)
         inp = await _preflight_input(input_image, model)
         if lora:
             from twat_genai.core.lora import parse_lora_spec
@@ -235,7 +218,7 @@ class TwatGenAiCLI:
             kwargs["image_config"] = ImageToImageConfig(input_image=inp, strength=strength)
         elif op == "upscale":
             options = {k: v for k, v in tool_options.items() if v is not None and v is not False}
-            kwargs["upscale_config"] = _validated(
+            kwargs["upscale_config"] = validated(
                 UpscaleConfig,
                 {
                     "input_image": inp,
@@ -249,7 +232,7 @@ class TwatGenAiCLI:
         elif op.startswith("outpaint"):
             if not target_width or not target_height:
                 raise UsageError("outpaint needs --target_width and --target_height")
-            kwargs["outpaint_config"] = _validated(
+            kwargs["outpaint_config"] = validated(
                 OutpaintConfig,
                 {
                     "input_image": inp,
@@ -265,83 +248,50 @@ class TwatGenAiCLI:
         out_dir = Path(output_dir) if output_dir else self.output_dir
         if output:
             out_dir = out_dir / output
-        check_writable(out_dir)
         engine = FALEngine(out_dir, api_key=self._api_key, base_url=self._base_url)
         async with engine:
-            run = functools.partial(
-                engine.generate,
-                config=config,
-                model=model,
-                filename_prefix=filename_prefix,
-                filename_suffix=filename_suffix,
-                **kwargs,
-            )
-            seen: dict[str, int] = {}
-            items = []
+            jobs = []
             for p in prompts:
-                request, _, _ = engine.build_request(p, config, model=model, **kwargs)
-                parts = {
-                    "command": model.name,
-                    "provider": "fal",
-                    "endpoint": request.model,
-                    "request": request.model_dump(mode="json"),
-                    "output_dir": str(out_dir.resolve()),
-                    "prefix": filename_prefix,
-                    "suffix": filename_suffix,
-                }
-                base = item_key(**parts)
-                seen[base] = seen.get(base, 0) + 1
-                items.append(
-                    Item(
+                request, warnings, source = engine.build_request(p, config, model=model, **kwargs)
+                prefix = filename_prefix
+                if prefix is None and source is not None:
+                    prefix = source.stem
+                jobs.append(
+                    Job(
+                        request,
                         label=p or model.name.lower(),
-                        run=functools.partial(_with_ctx, run, p),
-                        key=item_key(**parts, occurrence=seen[base]),
-                        takes_context=True,
-                        restore=functools.partial(_restored_result, prompt=p),
+                        meta=engine.job_record(p, config, model, lora),
+                        warnings=warnings,
+                        prefix=prefix,
                     )
                 )
-            concurrency = self.concurrency or engine.provider.default_concurrency
+            user_hook = self.on_outcome
+
+            def as_image_result(outcome: Outcome) -> None:
+                # The README's result type, made from the one result type underneath.
+                if outcome.result is not None:
+                    outcome.result = to_image_result(
+                        outcome.result,
+                        original_prompt=outcome.item.label,
+                        job_params=engine.job_record(outcome.item.label, config, model, lora),
+                    )
+                if user_hook is not None:
+                    user_hook(outcome)
+
             # Filled as items finish: kept if interrupted.
             self.last_summary = Summary(keep_results=self.keep_results)
-            with Journal.for_output(out_dir) as journal:
-                if fresh:
-                    journal.reset()
-                return await run_batch(
-                    items,
-                    concurrency=concurrency,
-                    on_outcome=self.on_outcome,
-                    journal=journal,
-                    on_event=on_event,
-                    summary=self.last_summary,
-                )
-
-
-async def _with_ctx(run: Any, prompt: str, ctx: Any) -> Any:
-    return await run(prompt, ctx=ctx)
-
-
-def _restored_result(entry: Any, *, prompt: str) -> ImageResult:
-    """The result of an item a previous run saved, rebuilt from its journal entry."""
-    images = [{"path": p, "metadata_path": str(Path(p).with_suffix(".json"))} for p in entry.paths]
-    return ImageResult(
-        request_id=entry.request_id or "",
-        timestamp="",
-        image_info=images[0] if images else {},
-        original_prompt=prompt,
-        images=images,
-    )
-
-
-def _validated(model: Any, data: dict[str, Any]) -> Any:
-    """Build a pydantic model; its validation errors become one-line UsageErrors."""
-    from pydantic import ValidationError
-
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "value"
-        raise UsageError(f"invalid {where}: {first.get('msg')}") from None
+            run = RunOptions(
+                output_dir=out_dir,
+                suffix=filename_suffix,
+                command=model.name,
+                journal=True,
+                fresh=fresh,
+                concurrency=self.concurrency,
+                on_outcome=as_image_result,
+                on_event=on_event,
+                summary=self.last_summary,
+            )
+            return await run_jobs(engine.provider, jobs, run)
 
 
 async def _preflight_input(value: Any, model: ModelTypes) -> ImageInput | None:

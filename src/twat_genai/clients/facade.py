@@ -1,5 +1,6 @@
-"""What the provider facades (``ChutesClient``, ``OpenAIImageClient``, ``GeminiImageClient``)
-share: closing, ``async with``, and the sync twins of their async methods."""
+"""What the provider clients (``ChutesClient``, ``OpenAIImageClient``, ``GeminiImageClient``)
+share: running one request on the pipeline, closing, ``async with``, and the sync twins of their
+async methods."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from twat_genai.core.sync import run_sync
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from twat_genai.core.models import ProviderResponse, Request
     from twat_genai.providers.base import Provider
 
 __all__ = ["ProviderFacade", "sync_twin"]
@@ -24,6 +28,7 @@ class ProviderFacade:
     on their own event loop via :meth:`_run_sync`."""
 
     provider: Provider
+    output_dir: Path
 
     def _sync_client(self: F) -> F:
         """The client one sync call runs on and closes afterwards: this one by default."""
@@ -41,6 +46,27 @@ class ProviderFacade:
                 await client.aclose()
 
         return run_sync(once)
+
+    async def run_request(
+        self,
+        request: Request,
+        *,
+        prefix: str | None = None,
+        suffix: str | None = None,
+        client: str = "",
+    ) -> ProviderResponse:
+        """Run one request on :attr:`provider` (not journaled: two calls make two images) and
+        save its files in :attr:`output_dir`."""
+        from twat_genai.jobs.pipeline import Job, RunOptions, run_one
+
+        prompt = getattr(request, "prompt", None)
+        job = Job(
+            request, label=prompt or client, meta={"original_prompt": prompt, "client": client}
+        )
+        options = RunOptions(
+            output_dir=self.output_dir, prefix=prefix, suffix=suffix, command=client
+        )
+        return await run_one(self.provider, job, options)
 
     async def aclose(self) -> None:
         await self.provider.aclose()

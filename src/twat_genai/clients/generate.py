@@ -25,7 +25,7 @@ def generate_video(
     ``guidance_scale``, ``steps``, ``negative_prompt``, and ``api_key``/``base_url`` for the
     client. The saved file is ``result.files[0].path``.
     """
-    from twat_genai.providers.chutes import ChutesClient
+    from twat_genai.clients.chutes import ChutesClient
 
     client_kw = {k: kw.pop(k) for k in _CLIENT_KEYS if k in kw}
     if image is not None:

@@ -1,0 +1,189 @@
+"""The one execution path: every entry point (the CLI commands, ``FALEngine``, ``TwatGenAiCLI``,
+the provider clients, ``twat_genai.generate``) builds neutral requests and hands them here.
+
+A run is a list of :class:`Job` (a request, its label and what its sidecar records) plus
+:class:`RunOptions` (where files go, how they are named, whether the run is journaled, how many
+jobs at once). :func:`run_jobs` turns the jobs into batch items (:mod:`twat_genai.jobs.runner`),
+each running :func:`twat_genai.jobs.generate.generate` against the provider and the writer.
+Journaling is a property of the run: the CLI journals, a single library call does not, so two
+identical calls make two images.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twat_genai.core.errors import UsageError
+from twat_genai.core.models import MediaFile, ProviderResponse, Request
+from twat_genai.core.writer import OutputWriter, check_writable
+from twat_genai.jobs.generate import generate
+from twat_genai.jobs.journal import Journal, item_key
+from twat_genai.jobs.runner import EventHook, Item, Outcome, Summary, run_batch
+
+if TYPE_CHECKING:
+    from twat_genai.jobs.journal import Entry
+    from twat_genai.providers.base import CallContext, Provider
+
+DEFAULT_OUTPUT_DIR = Path("generated_images")
+
+
+def expand_prompts(
+    prompts: str | list[str] | None, *, limit: int = 1000, required: bool = True
+) -> list[str]:
+    """The prompts a run makes items of, expanded by the prompt grammar (empty ones dropped);
+    one empty prompt when the command needs none."""
+    from twat_genai.core.prompt import expand_prompts as expand
+
+    if not prompts:
+        if required:
+            raise UsageError(
+                'a prompt is required: --prompts "a red car" (or as the first argument)'
+            )
+        return [""]
+    expanded = [p for p in expand(prompts, limit=limit) if p]
+    if not expanded and required:
+        raise UsageError("the prompt is empty after expansion")
+    return expanded or [""]
+
+
+@dataclass
+class Job:
+    """One item of a run: the neutral request, a label for people, and the sidecar's ``job``
+    record (original prompt, command …). ``prefix`` names its files (else the run's)."""
+
+    request: Request
+    label: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    prefix: str | None = None
+
+
+@dataclass
+class RunOptions:
+    """Where and how a run's jobs run.
+
+    ``command`` is part of every journal key (the same prompt under two commands is two items);
+    ``journal`` keeps the run resumable in ``output_dir``; ``fresh`` forgets it first.
+    """
+
+    output_dir: Path | str = DEFAULT_OUTPUT_DIR
+    prefix: str | None = None
+    suffix: str | None = None
+    command: str = "generate"
+    journal: bool = False
+    fresh: bool = False
+    concurrency: int | None = None
+    on_outcome: Callable[[Outcome], None] | None = None
+    on_event: EventHook | None = None
+    summary: Summary | None = None
+
+
+async def run_jobs(provider: Provider, jobs: list[Job], options: RunOptions) -> Summary:
+    """Run ``jobs`` on ``provider`` as one batch and return its summary (outcomes carry
+    :class:`ProviderResponse` results). The output folder is checked before anything is paid
+    for; a journaled run skips finished items and re-attaches to submitted jobs."""
+    out_dir = _checked_output_dir(options.output_dir)
+    writers: dict[str | None, OutputWriter] = {}
+
+    def writer_for(job: Job) -> OutputWriter:
+        prefix = job.prefix if job.prefix is not None else options.prefix
+        if prefix not in writers:
+            writers[prefix] = OutputWriter(out_dir, prefix=prefix, suffix=options.suffix)
+        return writers[prefix]
+
+    seen: dict[str, int] = {}
+    items: list[Item] = []
+    for job in jobs:
+        key = ""
+        if options.journal:
+            parts = {
+                "command": options.command,
+                "provider": provider.name,
+                "endpoint": getattr(job.request, "model", None),
+                "request": job.request.model_dump(mode="json"),
+                "output_dir": str(out_dir.resolve()),
+                "prefix": job.prefix if job.prefix is not None else options.prefix,
+                "suffix": options.suffix,
+            }
+            base = item_key(**parts)
+            seen[base] = seen.get(base, 0) + 1
+            key = item_key(**parts, occurrence=seen[base])
+        items.append(
+            Item(
+                label=job.label or getattr(job.request, "prompt", "") or options.command,
+                run=functools.partial(_run_job, provider, job, writer_for(job)),
+                key=key,
+                takes_context=True,
+                restore=functools.partial(restored_response, provider=provider.name),
+            )
+        )
+    concurrency = options.concurrency or provider.default_concurrency
+    if not options.journal:
+        return await run_batch(
+            items,
+            concurrency=concurrency,
+            on_outcome=options.on_outcome,
+            on_event=options.on_event,
+            summary=options.summary,
+        )
+    with Journal.for_output(out_dir) as journal:
+        if options.fresh:
+            journal.reset()
+        return await run_batch(
+            items,
+            concurrency=concurrency,
+            on_outcome=options.on_outcome,
+            journal=journal,
+            on_event=options.on_event,
+            summary=options.summary,
+        )
+
+
+def _checked_output_dir(folder: Path | str) -> Path:
+    """The output folder, refused before anything is paid for when it cannot be written."""
+    out_dir = Path(folder).expanduser()
+    check_writable(out_dir)
+    return out_dir
+
+
+async def run_one(provider: Provider, job: Job, options: RunOptions) -> ProviderResponse:
+    """Run a single job and return its response, or raise its error."""
+    summary = await run_jobs(provider, [job], options)
+    outcome = summary.outcomes[0]
+    if outcome.error is not None:
+        raise outcome.error
+    result: ProviderResponse = outcome.result
+    return result
+
+
+async def _run_job(
+    provider: Provider, job: Job, writer: OutputWriter, ctx: CallContext
+) -> ProviderResponse:
+    return await generate(
+        provider, job.request, writer, ctx=ctx, job=dict(job.meta), warnings=list(job.warnings)
+    )
+
+
+def restored_response(entry: Entry, *, provider: str) -> ProviderResponse:
+    """The response of an item an earlier run saved, rebuilt from its journal entry."""
+    files = [
+        MediaFile(path=Path(p), metadata_path=Path(p).with_suffix(".json")) for p in entry.paths
+    ]
+    return ProviderResponse(
+        provider=provider, model="", request_id=entry.request_id or "", files=files
+    )
+
+
+__all__ = [
+    "DEFAULT_OUTPUT_DIR",
+    "Job",
+    "RunOptions",
+    "expand_prompts",
+    "restored_response",
+    "run_jobs",
+    "run_one",
+]
