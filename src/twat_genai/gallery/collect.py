@@ -120,12 +120,21 @@ def _kind(name: str) -> str | None:
 
 
 def _journal_rows(path: Path) -> list[_Row]:
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM items").fetchall()
-    except sqlite3.Error as exc:
-        log.warning("gallery: cannot read the batch journal %s: %s", path, exc)
+    """Every row, by SELECT only. Opened read-write when allowed, because a read-only reader of a
+    WAL database leaves ``-wal``/``-shm`` files behind that only a writable closer removes."""
+    rows: list[sqlite3.Row] | None = None
+    error: sqlite3.Error | None = None
+    for mode in ("rw", "ro"):
+        try:
+            uri = f"{path.resolve().as_uri()}?mode={mode}"
+            with closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+                db.row_factory = sqlite3.Row
+                rows = db.execute("SELECT * FROM items").fetchall()
+            break
+        except sqlite3.Error as exc:
+            error = exc
+    if rows is None:
+        log.warning("gallery: cannot read the batch journal %s: %s", path, error)
         return []
     out = []
     for row in rows:
