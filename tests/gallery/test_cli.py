@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import webbrowser
@@ -63,3 +64,21 @@ def test_importing_the_gallery_loads_no_pillow(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_readme_gallery_commands(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Gallery", as written (the browser stubbed): 8 sandbox images, 8 thumbnails."""
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    block = readme.split("## Gallery", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line) for line in block.strip().splitlines()]
+    assert [c[:2] for c in commands] == [["twat-genai", "text"], ["twat-genai", "gallery"]]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: True)
+    for argv in commands:
+        code, _, err = run_cli(*argv[1:])
+        assert code == 0, err
+    html = (tmp_path / "demo" / "index.html").read_text(encoding="utf-8")
+    assert html.count("<img ") == 8 and "a yellow sailboat over the sea" in html
+    assert len(list((tmp_path / "demo" / ".thumbs").iterdir())) == 8
