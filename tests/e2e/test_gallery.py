@@ -229,3 +229,45 @@ def test_gallery_renders_in_chromium(fal_env: dict[str, str], tmp_path: Path) ->
     assert shot.size == (1280, 900)
     colours = shot.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200, "the page looks blank"
+
+
+#: A one-second VP8 WebM recorded from a canvas, base64: a real video without ffmpeg.
+RECORD_WEBM = """(async () => {
+  const canvas = Object.assign(document.createElement("canvas"), {width: 160, height: 120});
+  const paint = canvas.getContext("2d");
+  const recorder = new MediaRecorder(canvas.captureStream(25), {mimeType: "video/webm"});
+  const parts = [];
+  recorder.ondataavailable = event => parts.push(event.data);
+  recorder.start();
+  for (let i = 0; i < 25; i++) {
+    paint.fillStyle = `hsl(${i * 14}, 80%, 50%)`;
+    paint.fillRect(0, 0, 160, 120);
+    await new Promise(done => setTimeout(done, 40));
+  }
+  recorder.stop();
+  await new Promise(done => { recorder.onstop = done; });
+  const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+})()"""
+
+WAIT_FOR_VIDEOS = """Promise.all([...document.querySelectorAll("video")].map(v =>
+  v.readyState >= 1 ? v.readyState : new Promise(done => {
+    v.addEventListener("loadedmetadata", () => done(v.readyState), {once: true});
+    v.addEventListener("error", () => done(-1), {once: true});
+    setTimeout(() => done(v.readyState), 15000);
+  })))"""
+
+
+def test_gallery_video_plays_under_the_page_policy(tmp_path: Path) -> None:
+    """A video card's file loads its metadata: the page's content policy lets media through."""
+    binary = find_chromium()
+    with Chromium(binary) as browser:
+        (tmp_path / "clip.webm").write_bytes(base64.b64decode(browser.evaluate(RECORD_WEBM)))
+        page = write_gallery(tmp_path)
+        browser.page("Page.enable")
+        browser.page("Page.navigate", url=page.resolve().as_uri())
+        browser.wait_event("Page.loadEventFired")
+        states = browser.evaluate(WAIT_FOR_VIDEOS)
+    assert len(states) == 1 and states[0] >= 1, states

@@ -17,7 +17,7 @@ from twat_genai.gallery.collect import Group, Item, collect, group
 _STATUS_ORDER = ("ok", "blocked", "failed", "cancelled", "unfinished")
 
 #: Prompts are user text: the page refuses to run any script, should escaping ever slip.
-_CSP = "default-src 'none'; img-src 'self' file: data:; media-src 'self' file:; style-src 'unsafe-inline'"
+_CSP = "default-src 'none'; img-src 'self' file:; media-src 'self' file:; style-src 'unsafe-inline'"
 
 _CSS = """
 :root{color-scheme:light dark;--bg:#f5f5f3;--card:#fff;--fg:#1c1c1e;--muted:#6c6c72;
