@@ -279,6 +279,12 @@ def _emulator(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _gallery(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="output folder of a run (its files, sidecars and journal)")
+    p.add_argument("-o", "--out", metavar="FILE.html", help="the page (default FOLDER/index.html)")
+    _flag(p, "open", "open the page in the web browser")
+
+
 def _none(p: argparse.ArgumentParser) -> None:
     _flag(p, "json", "machine-readable output")
 
@@ -304,6 +310,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
         "transform a subject after a reference (Gemini)",
         _gemini_transform,
     ),
+    "gallery": ((), "write an HTML page of a folder's outputs, with thumbnails", _gallery),
     "emulator": ((), "run the provider emulators on 127.0.0.1 (prints export lines)", _emulator),
     "list-models": (("list_models",), "list fal operations and endpoints", _none),
     "list-providers": (

@@ -102,6 +102,12 @@ def _emulator(args: argparse.Namespace) -> int:
     return serve(host=args.host, port=args.port, latency=args.latency, capacity=args.capacity)
 
 
+def _gallery(args: argparse.Namespace) -> int:
+    from twat_genai.gallery.command import run
+
+    return run(args)
+
+
 def _generate(args: argparse.Namespace) -> int:
     """Every generation command: expand prompts, run them as a batch, print as items finish."""
     from twat_genai.core.settings import load_dotenv_once
@@ -280,4 +286,5 @@ _HANDLERS = {
     "list-models": _list_models,
     "list-providers": _list_providers,
     "emulator": _emulator,
+    "gallery": _gallery,
 }
