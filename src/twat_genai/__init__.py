@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "GeminiImageClient": "twat_genai.clients.gemini",
     "TwatGenAiCLI": "twat_genai.clients.commands",
     "generate_video": "twat_genai.clients.generate",
+    "generate": "twat_genai.clients.generate",
+    "agenerate": "twat_genai.clients.generate",
 }
 
 __all__ = [
@@ -89,6 +91,8 @@ __all__ = [
     "UsageError",
     "VideoGenerationRequest",
     "__version__",
+    "agenerate",
+    "generate",
     "generate_video",
     "main",
 ]
@@ -118,7 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from twat_genai.clients.chutes import ChutesClient
     from twat_genai.clients.commands import TwatGenAiCLI
     from twat_genai.clients.gemini import GeminiImageClient
-    from twat_genai.clients.generate import generate_video
+    from twat_genai.clients.generate import agenerate, generate, generate_video
     from twat_genai.clients.openai import OpenAIImageClient
     from twat_genai.core.errors import (
         AuthenticationError,

@@ -70,17 +70,23 @@ def test_version_command(run_cli):
     assert out.strip() == twat_genai.__version__
 
 
-def test_list_models_lists_the_14_endpoints(run_cli):
-    """``list-models`` lists the 14 fal operations with their exact endpoints."""
-    code, out, _ = run_cli("list-models", "--json")
+def test_models_lists_the_catalog_across_the_four_providers(run_cli):
+    """``models --json`` lists at least 30 models of fal, OpenAI, Gemini and Chutes, each with its
+    kind and fields; every endpoint the fal commands call is among them (``--all`` shows the
+    retired ones too); ``list-models`` is the same command."""
+    code, out, _ = run_cli("models", "--json")
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
-    assert {r["name"]: r["endpoint"] for r in rows} == FAL_ENDPOINTS
-    code, text, _ = run_cli("list-models")
+    assert len(rows) >= 30
+    assert {r["provider"] for r in rows} >= {"fal", "openai", "gemini", "chutes"}
+    assert all(r["kind"] and isinstance(r["fields"], list) for r in rows)
+    assert not any(r["retired"] for r in rows)
+    code, out, _ = run_cli("list-models", "--all", "--json")
     assert code == 0
-    assert len(text.strip().splitlines()) == 14
-    for name, endpoint in FAL_ENDPOINTS.items():
-        assert any(name in line and endpoint in line for line in text.splitlines())
+    every = {json.loads(line)["id"] for line in out.splitlines()}
+    assert set(FAL_ENDPOINTS.values()) <= every
+    code, text, _ = run_cli("models", "--provider", "gemini", "--kind", "text-to-image")
+    assert code == 0 and "gemini-nano-banana-2.1" in text and "fal-ai/" not in text
 
 
 def test_parser_import_is_light(tmp_path):

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import inspect
 import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 from twat_genai.cli import output
@@ -65,35 +67,22 @@ def _version(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_models(args: argparse.Namespace) -> int:
-    from twat_genai.engines.fal.operations import UPSCALE_TOOLS, ModelTypes
+def _models(args: argparse.Namespace) -> int:
+    from twat_genai.cli.models import models
 
-    tools = {m: t for t, m in UPSCALE_TOOLS.items()}
-    for m in ModelTypes:
-        row = {"name": m.name, "endpoint": m.value, "operation": m.operation, "tool": tools.get(m)}
-        if args.json:
-            output.emit_json(row)
-        else:
-            extra = f"  (--tool {tools[m]})" if m in tools else ""
-            output.emit_line(f"{m.name:<26} {m.value:<34} {m.operation}{extra}")
-    return 0
+    return models(args)
+
+
+def _aliases(args: argparse.Namespace) -> int:
+    from twat_genai.cli.models import aliases
+
+    return aliases(args)
 
 
 def _list_providers(args: argparse.Namespace) -> int:
-    from twat_genai.core.settings import first_env, load_dotenv_once
-    from twat_genai.providers.registry import get_provider_class, provider_names
+    from twat_genai.cli.models import providers
 
-    load_dotenv_once()
-    for name in provider_names():
-        cls = get_provider_class(name)
-        key_set = first_env(cls.key_env) is not None
-        row = {"name": name, "keys": list(cls.key_env), "key_set": key_set, "summary": cls.summary}
-        if args.json:
-            output.emit_json(row)
-        else:
-            state = "set" if key_set else "not set"
-            output.emit_line(f"{name:<8} {' or '.join(cls.key_env):<34} {state:<8} {cls.summary}")
-    return 0
+    return providers(args)
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -126,6 +115,8 @@ def _generate(args: argparse.Namespace) -> int:
     from twat_genai.jobs.progress import progress_hook
 
     printer = _Printer(args)
+    if args.command == "generate":
+        return _any_model(args, prompts, printer)
     if args.command in PROVIDER_COMMANDS:
         return _provider(args, prompts, printer)
     cli = TwatGenAiCLI(
@@ -171,21 +162,76 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS, run_provider_command
-    from twat_genai.cli.sandbox import sandbox_env
-    from twat_genai.core.sync import run_sync
     from twat_genai.jobs.pipeline import expand_prompts
-    from twat_genai.jobs.progress import progress_hook
-    from twat_genai.jobs.runner import Summary
 
     command = PROVIDER_COMMANDS[args.command]
     expanded = expand_prompts(prompts, limit=args.expand_limit, required=command.needs_prompt)
+    return _run_batch(
+        args,
+        lambda bar, summary: run_provider_command(
+            args, expanded, printer, on_event=bar, summary=summary
+        ),
+    )
+
+
+def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
+    """``generate``: any model, from the flags or one job per line of ``--batch``."""
+    from twat_genai.clients.generate import run_specs
+    from twat_genai.jobs.requests import Spec, parse_param, read_batch
+
+    flags = Spec(
+        prompt=prompts,
+        model=args.model,
+        provider=args.provider,
+        images=list(args.input_image or []),
+        mask=args.mask,
+        image_size=args.image_size,
+        aspect_ratio=args.aspect_ratio,
+        seed=args.seed,
+        num_images=args.num_images,
+        negative_prompt=args.negative_prompt,
+        resolution=args.resolution,
+        guidance_scale=args.guidance_scale,
+        num_inference_steps=args.num_inference_steps,
+        strength=args.strength,
+        lora=args.lora,
+        params=dict(parse_param(p) for p in args.param or []),
+    )
+    specs = [s.merged(flags) for s in read_batch(args.batch)] if args.batch else [flags]
+    out_dir = Path(args.output_dir or "generated_images")
+    if args.output:
+        out_dir = out_dir / args.output
+    return _run_batch(
+        args,
+        lambda bar, summary: run_specs(
+            specs,
+            output_dir=out_dir,
+            filename_prefix=args.filename_prefix,
+            filename_suffix=args.filename_suffix,
+            journal=True,
+            fresh=args.fresh,
+            concurrency=args.concurrency,
+            expand_limit=args.expand_limit,
+            on_outcome=printer,
+            on_event=bar,
+            summary=summary,
+        ),
+    )
+
+
+def _run_batch(args: argparse.Namespace, start: Callable[[Any, Any], Awaitable[Any]]) -> int:
+    """Run a batch (in the sandbox with ``--sandbox``) with a progress bar on a terminal; the
+    summary decides the exit code; Ctrl-C says what was done and exits 130."""
+    from twat_genai.cli.sandbox import sandbox_env
+    from twat_genai.core.sync import run_sync
+    from twat_genai.jobs.progress import progress_hook
+    from twat_genai.jobs.runner import Summary
+
     bar = progress_hook(json=args.json, quiet=args.quiet)
     summary = Summary(keep_results=False)
     with sandbox_env() if args.sandbox else nullcontext():
         try:
-            run_sync(
-                lambda: run_provider_command(args, expanded, printer, on_event=bar, summary=summary)
-            )
+            run_sync(lambda: start(bar, summary))
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()
@@ -283,7 +329,8 @@ def _result_json(result: Any) -> dict[str, Any]:
 
 _HANDLERS = {
     "version": _version,
-    "list-models": _list_models,
+    "models": _models,
+    "aliases": _aliases,
     "list-providers": _list_providers,
     "emulator": _emulator,
     "gallery": _gallery,

@@ -20,7 +20,9 @@ secret: :func:`twat_genai.core.redact.redact` runs over every message built from
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class TwatGenAiError(Exception):
@@ -133,7 +135,7 @@ class DownloadError(ProviderError):
     retryable = True
 
 
-def validated(model: Any, data: dict[str, Any]) -> Any:
+def validated(model: type[T], data: dict[str, Any]) -> T:
     """Build a pydantic model; a validation error becomes one :class:`UsageError` line naming
     the field, with the pydantic error chained as its cause."""
     from pydantic import ValidationError

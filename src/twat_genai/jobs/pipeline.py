@@ -53,13 +53,15 @@ def expand_prompts(
 @dataclass
 class Job:
     """One item of a run: the neutral request, a label for people, and the sidecar's ``job``
-    record (original prompt, command …). ``prefix`` names its files (else the run's)."""
+    record (original prompt, command …). ``prefix`` names its files (else the run's);
+    ``provider`` runs it (else the run's)."""
 
     request: Request
     label: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     prefix: str | None = None
+    provider: Provider | None = None
 
 
 @dataclass
@@ -82,10 +84,11 @@ class RunOptions:
     summary: Summary | None = None
 
 
-async def run_jobs(provider: Provider, jobs: list[Job], options: RunOptions) -> Summary:
-    """Run ``jobs`` on ``provider`` as one batch and return its summary (outcomes carry
-    :class:`ProviderResponse` results). The output folder is checked before anything is paid
-    for; a journaled run skips finished items and re-attaches to submitted jobs."""
+async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
+    """Run ``jobs`` as one batch (each on its own provider, else on ``provider``) and return
+    its summary (outcomes carry :class:`ProviderResponse` results). The output folder is
+    checked before anything is paid for; a journaled run skips finished items and re-attaches
+    to submitted jobs."""
     out_dir = _checked_output_dir(options.output_dir)
     writers: dict[str | None, OutputWriter] = {}
 
@@ -98,11 +101,14 @@ async def run_jobs(provider: Provider, jobs: list[Job], options: RunOptions) -> 
     seen: dict[str, int] = {}
     items: list[Item] = []
     for job in jobs:
+        runner = job.provider or provider
+        if runner is None:
+            raise ValueError("run_jobs needs a provider for every job")
         key = ""
         if options.journal:
             parts = {
                 "command": options.command,
-                "provider": provider.name,
+                "provider": runner.name,
                 "endpoint": getattr(job.request, "model", None),
                 "request": job.request.model_dump(mode="json"),
                 "output_dir": str(out_dir.resolve()),
@@ -115,13 +121,14 @@ async def run_jobs(provider: Provider, jobs: list[Job], options: RunOptions) -> 
         items.append(
             Item(
                 label=job.label or getattr(job.request, "prompt", "") or options.command,
-                run=functools.partial(_run_job, provider, job, writer_for(job)),
+                run=functools.partial(_run_job, runner, job, writer_for(job)),
                 key=key,
                 takes_context=True,
-                restore=functools.partial(restored_response, provider=provider.name),
+                restore=functools.partial(restored_response, provider=runner.name),
             )
         )
-    concurrency = options.concurrency or provider.default_concurrency
+    first = provider or (jobs[0].provider if jobs else None)
+    concurrency = options.concurrency or (first.default_concurrency if first else 4)
     if not options.journal:
         return await run_batch(
             items,

@@ -52,3 +52,48 @@ def get_provider_class(name: str) -> type[Provider]:
     module_name, _, attr = target.partition(":")
     cls: type[Provider] = getattr(importlib.import_module(module_name), attr)
     return cls
+
+
+def resolve_model(spec: str, provider: str | None = None) -> tuple[str, str]:
+    """``(provider, model id)`` for a ``--model`` value and an optional ``--provider``.
+
+    ``provider:model`` always works (``fal:fal-ai/flux/dev``); an alias resolves to its target;
+    a catalog id picks its provider; otherwise the providers' id patterns decide (``fal-ai/…``
+    is fal, ``gpt-image-…`` OpenAI, ``gemini-…``/``imagen-…`` Gemini). An id that matches
+    nothing, given without ``--provider``, is a usage error suggesting the ``provider:model``
+    form.
+    """
+    import re
+
+    from twat_genai.providers.catalog import load_catalog, split_ref
+
+    names = provider_names()
+    if provider is not None and provider not in names:
+        raise UsageError(f"unknown provider {provider!r}: choose one of {', '.join(names)}")
+    named, model = split_ref(spec, names)
+    if named and provider and named != provider:
+        raise UsageError(f"--model {spec} names provider {named}, but --provider is {provider}")
+    provider = named or provider
+    catalog = load_catalog()
+    target = catalog.alias(model)
+    if target is not None:
+        aliased, model = split_ref(target, names)
+        provider = provider or aliased
+    entries = catalog.by_id(model)
+    if provider is not None:
+        mine = next((e for e in entries if e.provider == provider), None)
+        return provider, mine.id if mine else model
+    owners = list(dict.fromkeys(e.provider for e in entries))
+    if len(owners) == 1:
+        return owners[0], entries[0].id
+    if len(owners) > 1:
+        choices = ", ".join(f"{p}:{model}" for p in owners)
+        raise UsageError(f"model {model!r} is offered by several providers: use one of {choices}")
+    for name in names:
+        patterns = get_provider_class(name).model_patterns
+        if any(re.match(p, model) for p in patterns):
+            return name, model
+    raise UsageError(
+        f"unknown model {model!r}: give its provider as provider:model (e.g. fal:{model}) "
+        "or pass --provider; 'twat-genai models' lists the known ones"
+    )
