@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "ChutesClient": "twat_genai.clients.chutes",
     "OpenAIImageClient": "twat_genai.clients.openai",
     "GeminiImageClient": "twat_genai.clients.gemini",
-    "TwatGenAiCLI": "twat_genai.clients.commands",
+    "TwatGenAiCLI": "twat_genai.engines.fal.commands",
     "generate_video": "twat_genai.clients.generate",
     "generate": "twat_genai.clients.generate",
     "agenerate": "twat_genai.clients.generate",
@@ -120,7 +120,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from twat_genai.clients.chutes import ChutesClient
-    from twat_genai.clients.commands import TwatGenAiCLI
     from twat_genai.clients.gemini import GeminiImageClient
     from twat_genai.clients.generate import agenerate, generate, generate_video
     from twat_genai.clients.openai import OpenAIImageClient
@@ -151,6 +150,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from twat_genai.core.sizes import ImageFormats, ImageSizes
     from twat_genai.engines.base import EngineConfig, ImageGenerationEngine
     from twat_genai.engines.fal import FALEngine
+    from twat_genai.engines.fal.commands import TwatGenAiCLI
     from twat_genai.engines.fal.models import FALImageInput
     from twat_genai.engines.fal.operations import ModelTypes
     from twat_genai.engines.fal.settings import ImageToImageConfig, OutpaintConfig, UpscaleConfig

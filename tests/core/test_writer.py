@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from twat_genai.core import files as files_mod
 from twat_genai.core import writer as writer_mod
 from twat_genai.core.writer import STALE_TEMP_SECONDS, OutputWriter, embedded_subset, slugify
 
@@ -390,9 +391,9 @@ def test_the_umask_is_read_without_changing_it(
 ) -> None:
     status = tmp_path / "status"
     status.write_text("Name:\tpython\nUmask:\t0027\nState:\tR (running)\n")
-    monkeypatch.setattr(writer_mod, "_PROC_STATUS", status, raising=False)
+    monkeypatch.setattr(files_mod, "_PROC_STATUS", status, raising=False)
     monkeypatch.setattr(os, "umask", _umask_must_not_change)
-    assert writer_mod._file_mode() == 0o640
+    assert files_mod._file_mode() == 0o640
 
 
 @pytest.mark.parametrize("status_text", [None, "Name:\tpython\nState:\tR (running)\n"])
@@ -403,10 +404,10 @@ def test_without_a_umask_line_the_umask_is_read_by_setting_it_back(
     status = tmp_path / "status"
     if status_text is not None:
         status.write_text(status_text)
-    monkeypatch.setattr(writer_mod, "_PROC_STATUS", status)
+    monkeypatch.setattr(files_mod, "_PROC_STATUS", status)
     before = os.umask(0o077)
     try:
-        assert writer_mod._file_mode() == 0o600
+        assert files_mod._file_mode() == 0o600
         assert os.umask(before) == 0o077  # left as it was
     finally:
         os.umask(before)

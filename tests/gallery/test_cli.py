@@ -53,7 +53,7 @@ def test_importing_the_gallery_loads_no_pillow(tmp_path: Path) -> None:
     """The parser and the gallery package import without Pillow (it loads for thumbnails)."""
     code = (
         "import sys\n"
-        "import twat_genai.gallery, twat_genai.gallery.command\n"
+        "import twat_genai.gallery, twat_genai.gallery.page\n"
         "from twat_genai.cli.parser import build_parser, hoist_command\n"
         "p = build_parser()\n"
         "p.parse_args(hoist_command(['gallery', '.', '--open'], p))\n"

@@ -27,11 +27,11 @@ from twat_genai.core.errors import (
     UsageError,
 )
 from twat_genai.core.models import ImageEditRequest, ImageGenerationRequest
-from twat_genai.providers.catalog import resolve_alias
 from twat_genai.providers.gemini import (
     GeminiProvider,
     google_error_info,
 )
+from twat_genai.providers.registry import resolve_alias
 from twat_genai.testing import EmulatorServer
 
 from .conftest import GEMINI_SECRET, assert_no_secret, calls, sidecar

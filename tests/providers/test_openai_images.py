@@ -28,12 +28,12 @@ from twat_genai.core.models import ImageGenerationRequest
 from twat_genai.core.writer import OutputWriter
 from twat_genai.jobs.generate import generate
 from twat_genai.providers.base import CallContext
-from twat_genai.providers.catalog import resolve_alias
 from twat_genai.providers.openai import (
     OpenAIProvider,
     openai_error_info,
     wire_size,
 )
+from twat_genai.providers.registry import resolve_alias
 from twat_genai.testing import EmulatorServer
 from twat_genai.transport.retry import RetryPolicy
 

@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:
     # The documented import path ``from twat_genai.cli import TwatGenAiCLI``, resolved lazily
     # so ``twat-genai --help`` does not load the library.
     if name == "TwatGenAiCLI":
-        from twat_genai.clients.commands import TwatGenAiCLI
+        from twat_genai.engines.fal.commands import TwatGenAiCLI
 
         return TwatGenAiCLI
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

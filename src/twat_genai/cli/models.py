@@ -41,8 +41,8 @@ def model_record(info: ModelInfo) -> dict[str, Any]:
 
 
 def models(args: argparse.Namespace) -> int:
-    from twat_genai.providers.catalog import KINDS, load_catalog
-    from twat_genai.providers.registry import provider_names
+    from twat_genai.providers.catalog import KINDS
+    from twat_genai.providers.registry import load_catalog, provider_names
 
     if args.provider and args.provider not in provider_names():
         raise UsageError(
@@ -70,8 +70,8 @@ def models(args: argparse.Namespace) -> int:
 
 
 def aliases(args: argparse.Namespace) -> int:
-    from twat_genai.providers.catalog import load_catalog, read_user_aliases, write_user_aliases
-    from twat_genai.providers.registry import resolve_model
+    from twat_genai.providers.catalog import read_user_aliases, write_user_aliases
+    from twat_genai.providers.registry import load_catalog, resolve_model
 
     if args.action == "set":
         if not (args.name and args.target):

@@ -92,9 +92,15 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _gallery(args: argparse.Namespace) -> int:
-    from twat_genai.gallery.command import run
+    from twat_genai.gallery.page import write_gallery
 
-    return run(args)
+    page = write_gallery(args.folder, args.out)
+    output.emit_line(str(page))
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -111,7 +117,7 @@ def _generate(args: argparse.Namespace) -> int:
         return _dry_run(args, prompts)
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
-    from twat_genai.clients.commands import TwatGenAiCLI
+    from twat_genai.engines.fal.commands import TwatGenAiCLI
     from twat_genai.jobs.progress import progress_hook
 
     printer = _Printer(args)

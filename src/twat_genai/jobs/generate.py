@@ -30,7 +30,7 @@ from twat_genai.core.records import shorten
 from twat_genai.core.sizes import size_for_aspect_ratio
 from twat_genai.core.writer import OutputWriter
 from twat_genai.providers.base import CallContext, Provider, request_kind
-from twat_genai.providers.catalog import resolve_alias
+from twat_genai.providers.registry import resolve_alias
 
 if TYPE_CHECKING:
     from twat_genai.providers.catalog import ModelInfo

@@ -202,10 +202,10 @@ class Provider(ABC):
     def model_info(cls, model_id: str | None) -> ModelInfo:
         """The catalog entry of ``model_id`` (the default model when None); for an id the
         catalog does not hold, an entry made from :attr:`capabilities` with ``known=False``."""
-        from twat_genai.providers.catalog import ModelInfo, load_catalog
+        from twat_genai.providers.catalog import ModelInfo, model_entry
 
         model = model_id or cls.default_model or ""
-        entry = load_catalog().get(cls.name, model)
+        entry = model_entry(cls, model)
         if entry is not None:
             return entry
         return ModelInfo(

@@ -342,52 +342,54 @@ def _read_resource(package: str, name: str) -> str:
 
 
 def provider_entries(provider: str, package: str, name: str) -> list[ModelInfo]:
-    """The entries a provider ships (``name`` inside ``package``)."""
-    return parse_catalog(
-        _read_resource(package, name), provider=provider, source=f"{package}/{name}"
-    )
+    """The entries a provider ships (``name`` inside ``package``); none when it ships no such
+    file (its models are then all "unknown", and say so when used)."""
+    try:
+        text = _read_resource(package, name)
+    except (FileNotFoundError, ModuleNotFoundError):
+        return []
+    return parse_catalog(text, provider=provider, source=f"{package}/{name}")
 
 
-_loaded: tuple[tuple[Any, ...], Catalog] | None = None
+_user_cache: tuple[Any, list[ModelInfo]] | None = None
 
 
-def load_catalog() -> Catalog:
-    """The catalog of every registered provider plus the user's files (cached until the user
-    files or the registry change)."""
-    global _loaded
-    from twat_genai.providers.registry import get_provider_class, provider_names
+def user_entries() -> list[ModelInfo]:
+    """The entries of the user's catalog file (re-read when the file changes)."""
+    global _user_cache
+    path = user_models_path()
+    stamp = _stamp(path)
+    if _user_cache is not None and _user_cache[0] == stamp:
+        return _user_cache[1]
+    entries = []
+    if path is not None:
+        entries = parse_catalog(path.read_text(encoding="utf-8"), provider=None, source=str(path))
+    _user_cache = (stamp, entries)
+    return entries
 
-    names = tuple(provider_names())
-    user = user_models_path()
-    aliases_path = user_aliases_path()
-    stamp = (
-        names,
-        _stamp(user),
-        _stamp(aliases_path if aliases_path.is_file() else None),
-    )
-    if _loaded is not None and _loaded[0] == stamp:
-        return _loaded[1]
+
+def entries_of(provider_class: Any) -> list[ModelInfo]:
+    """One provider's entries: what it ships, then the user's for it (which win)."""
+    name = provider_class.name
+    return [*provider_class.catalog_entries(), *(e for e in user_entries() if e.provider == name)]
+
+
+def model_entry(provider_class: Any, model_id: str) -> ModelInfo | None:
+    """A provider's entry for ``model_id``: exact, else ignoring case (the user's win)."""
+    entries = entries_of(provider_class)
+    exact = [e for e in entries if e.id == model_id]
+    loose = [e for e in entries if e.id.lower() == model_id.lower()]
+    found = exact or loose
+    return found[-1] if found else None
+
+
+def build_catalog(provider_classes: Iterable[Any]) -> Catalog:
+    """The catalog of these providers plus the user's entries and aliases."""
     entries: list[ModelInfo] = []
-    for name in names:
-        entries.extend(get_provider_class(name).catalog_entries())
-    if user is not None:
-        entries.extend(
-            parse_catalog(user.read_text(encoding="utf-8"), provider=None, source=str(user))
-        )
-    catalog = Catalog(entries, read_user_aliases())
-    _loaded = (stamp, catalog)
-    return catalog
-
-
-def resolve_alias(name: str) -> str:
-    """The model id an alias names (the alias's provider part dropped: the caller's provider
-    serves it, e.g. an OpenAI-compatible proxy serving a Gemini model); other names as given."""
-    target = load_catalog().alias(name)
-    if target is None:
-        return name
-    from twat_genai.providers.registry import provider_names
-
-    return split_ref(target, provider_names())[1]
+    for cls in provider_classes:
+        entries.extend(cls.catalog_entries())
+    entries.extend(user_entries())
+    return Catalog(entries, read_user_aliases())
 
 
 def _stamp(path: Path | None) -> tuple[str, int, int] | None:
@@ -405,8 +407,9 @@ __all__ = [
     "ParamSpec",
     "Price",
     "SizeSpec",
-    "load_catalog",
+    "build_catalog",
+    "entries_of",
+    "model_entry",
     "parse_catalog",
-    "resolve_alias",
     "split_ref",
 ]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.errors import UsageError
 
 if TYPE_CHECKING:
     from twat_genai.providers.base import Provider
+    from twat_genai.providers.catalog import Catalog
 
 _TARGETS: dict[str, str] = {
     "fal": "twat_genai.providers.fal:FalProvider",
@@ -54,6 +55,39 @@ def get_provider_class(name: str) -> type[Provider]:
     return cls
 
 
+_catalog: tuple[Any, Catalog] | None = None
+
+
+def load_catalog() -> Catalog:
+    """The catalog of every registered provider plus the user's files (rebuilt when the
+    registry or the user's files change)."""
+    global _catalog
+    from twat_genai.providers.catalog import build_catalog, user_aliases_path, user_models_path
+
+    names = tuple(provider_names())
+    aliases = user_aliases_path()
+    stamp = (names, _stamp(user_models_path()), _stamp(aliases if aliases.is_file() else None))
+    if _catalog is None or _catalog[0] != stamp:
+        _catalog = (stamp, build_catalog(get_provider_class(n) for n in names))
+    return _catalog[1]
+
+
+def _stamp(path: Any) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    st = path.stat()
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def resolve_alias(name: str) -> str:
+    """The model id an alias names (the alias's provider part dropped: the caller's provider
+    serves it, e.g. an OpenAI-compatible proxy serving a Gemini model); other names as given."""
+    from twat_genai.providers.catalog import split_ref
+
+    target = load_catalog().alias(name)
+    return name if target is None else split_ref(target, provider_names())[1]
+
+
 def resolve_model(spec: str, provider: str | None = None) -> tuple[str, str]:
     """``(provider, model id)`` for a ``--model`` value and an optional ``--provider``.
 
@@ -65,7 +99,7 @@ def resolve_model(spec: str, provider: str | None = None) -> tuple[str, str]:
     """
     import re
 
-    from twat_genai.providers.catalog import load_catalog, split_ref
+    from twat_genai.providers.catalog import split_ref
 
     names = provider_names()
     if provider is not None and provider not in names:

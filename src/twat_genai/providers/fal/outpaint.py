@@ -10,18 +10,41 @@ Flux: the input is centred on a transparent canvas with a mask that keeps it, an
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twat_genai.core import media
 from twat_genai.core.errors import ProviderError, UsageError
-from twat_genai.core.models import ImageEditRequest, MediaFile, ProviderResponse
+from twat_genai.core.models import (
+    ImageEditRequest,
+    ImageGenerationRequest,
+    MediaFile,
+    ProviderResponse,
+)
 from twat_genai.providers.fal import geometry
 from twat_genai.providers.inputs import read_input
 
 if TYPE_CHECKING:
     from twat_genai.providers.base import CallContext
     from twat_genai.providers.catalog import ModelInfo
-    from twat_genai.providers.fal.provider import FalProvider
+    from twat_genai.transport.http import HttpClient
+
+
+class FalJobs(Protocol):
+    """What the flows need of the fal provider: the key-less fetcher, uploads, the argument
+    mapping and one queue job."""
+
+    fetcher: HttpClient
+
+    async def upload(self, data: bytes, mime: str) -> str: ...
+
+    async def arguments(
+        self, info: ModelInfo, request: ImageGenerationRequest, *, inputs: bool = True
+    ) -> dict[str, Any]: ...
+
+    async def job(
+        self, endpoint: str, args: dict[str, Any], ctx: CallContext, *, last: bool = True
+    ) -> ProviderResponse: ...
+
 
 MAX_CANVAS_PIXELS = 5000 * 5000
 GENFILL = "fal-ai/bria/genfill"
@@ -47,7 +70,7 @@ def check_fits(w: int, h: int, cw: int, ch: int) -> None:
 
 
 async def bria(
-    fal: FalProvider, request: ImageEditRequest, info: ModelInfo, ctx: CallContext
+    fal: FalJobs, request: ImageEditRequest, info: ModelInfo, ctx: CallContext
 ) -> ProviderResponse:
     """Bria expand, then the GenFill border pass when ``border_thickness_factor`` > 0."""
     cw, ch = canvas(request)
@@ -71,7 +94,7 @@ async def bria(
         args["seed"] = request.seed
     args.update(options)
     # With a GenFill pass to follow, the expand job is not the end of the remote work.
-    expanded = await fal._job(info.id, args, ctx, last=factor <= 0)
+    expanded = await fal.job(info.id, args, ctx, last=factor <= 0)
     if factor <= 0 or not expanded.files:
         return expanded
     first = expanded.files[0]
@@ -97,7 +120,7 @@ async def bria(
         }
         if request.negative_prompt:
             genfill_args["negative_prompt"] = request.negative_prompt
-        filled = await fal._job(GENFILL, genfill_args, ctx.stage("genfill"))
+        filled = await fal.job(GENFILL, genfill_args, ctx.stage("genfill"))
     except ProviderError as exc:
         expanded.warnings.append(f"GenFill border pass failed, kept the expanded image: {exc}")
         return expanded
@@ -117,7 +140,7 @@ async def bria(
 
 
 async def flux(
-    fal: FalProvider, request: ImageEditRequest, info: ModelInfo, ctx: CallContext
+    fal: FalJobs, request: ImageEditRequest, info: ModelInfo, ctx: CallContext
 ) -> ProviderResponse:
     """Flux inpainting over a padded canvas: the original kept, the rest generated."""
     cw, ch = canvas(request)
@@ -137,4 +160,4 @@ async def flux(
             "image_size": {"width": cw, "height": ch},
         }
     )
-    return await fal._job(info.id, args, ctx)
+    return await fal.job(info.id, args, ctx)

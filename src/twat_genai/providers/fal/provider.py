@@ -113,7 +113,7 @@ class FalProvider(Provider):
             if not endpoint:
                 raise UsageError(f"fal: a {type(request).__name__} needs an endpoint id")
             info = self.model_info(endpoint)
-            return await self._job(endpoint, await self._other_args(info, request), ctx)
+            return await self.job(endpoint, await self._other_args(info, request), ctx)
         operation = request.operation if isinstance(request, ImageEditRequest) else "text"
         endpoint = request.model or OPERATION_ENDPOINTS.get(operation) or ""
         info = self.model_info(endpoint)
@@ -122,7 +122,7 @@ class FalProvider(Provider):
                 return await outpaint.flux(self, request, info, ctx)
             if info.flow == "bria-outpaint" or operation == "outpaint":
                 return await outpaint.bria(self, request, info, ctx)
-        return await self._job(endpoint, await self.arguments(info, request), ctx)
+        return await self.job(endpoint, await self.arguments(info, request), ctx)
 
     # -- arguments ---------------------------------------------------------------------------
 
@@ -238,7 +238,7 @@ class FalProvider(Provider):
 
     # -- one job -----------------------------------------------------------------------------
 
-    async def _job(
+    async def job(
         self, endpoint: str, args: dict[str, Any], ctx: CallContext, *, last: bool = True
     ) -> ProviderResponse:
         """Submit (or re-attach to) one queue job and return its response; ``last`` says no

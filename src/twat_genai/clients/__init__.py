@@ -1,0 +1,1 @@
+"""The provider clients and one-call functions: thin faces over the one execution path."""
