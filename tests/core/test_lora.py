@@ -320,3 +320,25 @@ def test_apply_to_prompt_with_library_trigger_present() -> None:
     sel = parse_lora_spec("shou_xin, Simple Pencil sketch")
     prompt = "shou_xin, Simple Pencil sketch, a cat"
     assert sel.apply_to_prompt(prompt) == prompt
+
+
+def test_documented_spec_models_parse_like_their_dict_forms() -> None:
+    """``LoraSpecEntry`` is one LoRA with its trigger; ``CombinedLoraSpecEntry`` scales a
+    group; ``LoraLib`` validates a whole library."""
+    from twat_genai.core.lora import CombinedLoraSpecEntry, LoraLib, LoraSpecEntry
+
+    one = parse_lora_spec(LoraSpecEntry(path="owner/style", scale=0.7, prompt="in style X"))
+    assert one.records() == [{"path": "owner/style", "scale": 0.7}]
+    assert one.apply_to_prompt("a cat") == "in style X, a cat"
+    group = CombinedLoraSpecEntry(
+        entries=[LoraSpecEntry(path="a/b", scale=1.0), LoraSpecEntry(path="c/d", scale=0.5)],
+        factor=0.8,
+        prompt="duo",
+    )
+    sel = parse_lora_spec([group])
+    assert sel.records() == [{"path": "a/b", "scale": 0.8}, {"path": "c/d", "scale": 0.4}]
+    assert sel.triggers == ["duo"]
+    lib = LoraLib.model_validate({"k": [{"url": "x/y", "scale": 2}]})
+    assert lib.root["k"][0].url == "x/y"
+    with pytest.raises(ValueError):
+        LoraLib.model_validate({"k": [{"scale": 2}]})

@@ -90,14 +90,19 @@ def test_models_lists_the_catalog_across_the_four_providers(run_cli):
 
 
 def test_parser_import_is_light(tmp_path):
-    """Importing twat_genai and building the CLI parser loads no pydantic, PIL, httpx2 or h11."""
+    """Importing twat_genai and building the CLI parser (every command, ``generate`` included)
+    loads no pydantic, PIL, httpx2 or h11, and reads no model catalog."""
     code = (
         "import sys, twat_genai\n"
         "from twat_genai.cli.parser import build_parser, hoist_command\n"
         "p = build_parser()\n"
         "p.parse_args(hoist_command(['text', '--prompts', 'x'], p))\n"
-        "heavy = {'pydantic', 'PIL', 'httpx2', 'httpx', 'h11'}\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        "p.parse_args(hoist_command(['generate', 'x', '--model', 'fal-ai/flux/dev'], p))\n"
+        "heavy = {'pydantic', 'PIL', 'httpx2', 'httpx', 'h11', 'tomllib', 'tomli', 'aiohttp'}\n"
+        "ours = {'twat_genai.providers', 'twat_genai.jobs', 'twat_genai.testing'}\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "          or any(m.startswith(o) for o in ours)]\n"
+        "print(sorted(loaded))\n"
     )
     proc = run(["-c", code], tmp_path)
     assert proc.returncode == 0, proc.stderr

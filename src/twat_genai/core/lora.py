@@ -19,7 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
+)
 
 from twat_genai.core.errors import UsageError
 from twat_genai.core.models import LoraWeight
@@ -40,6 +48,34 @@ class LoraRecord(BaseModel):
 
 
 Library = dict[str, list[LoraRecord]]
+
+
+class LoraLib(RootModel[dict[str, list[LoraRecord]]]):
+    """A whole library: ``{"<trigger phrase>": [LoraRecord, ...]}`` (the JSON file's shape)."""
+
+
+class LoraSpecEntry(BaseModel):
+    """One LoRA as a caller specifies it: a repo id or URL, a scale, and the trigger phrase the
+    prompt should start with (``""`` for none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(min_length=1)
+    scale: float = 1.0
+    prompt: str = ""
+
+
+class CombinedLoraSpecEntry(BaseModel):
+    """Several LoRAs used together (a library key's records), their scales multiplied by
+    ``factor``, with one trigger phrase for the group."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entries: list[LoraSpecEntry]
+    factor: float = 1.0
+    prompt: str = ""
+
+
 _LIBRARY_ADAPTER: TypeAdapter[dict[str, list[LoraRecord]]] = TypeAdapter(
     dict[str, list[LoraRecord]]
 )
@@ -269,6 +305,16 @@ class _Parser:
     def item(self, spec: Any, out: LoraSelection) -> None:
         if isinstance(spec, LoraWeight):
             out.add([spec])
+        elif isinstance(spec, LoraSpecEntry):
+            out.add([LoraWeight(path=spec.path, scale=spec.scale)], spec.prompt)
+        elif isinstance(spec, CombinedLoraSpecEntry):
+            loras = [
+                LoraWeight(path=e.path, scale=round(e.scale * spec.factor, 6)) for e in spec.entries
+            ]
+            out.add(loras, spec.prompt or None)
+            for entry in spec.entries:
+                if entry.prompt:
+                    out.add([], entry.prompt)
         elif isinstance(spec, LoraSelection):
             out.add(spec.loras)
             for trigger in spec.triggers:
@@ -306,7 +352,7 @@ def parse_lora_spec(
     if spec is None:
         return out
     parser = _Parser(library)
-    if isinstance(spec, str | LoraWeight | LoraSelection | Mapping):
+    if isinstance(spec, str | LoraWeight | LoraSelection | Mapping | BaseModel):
         parser.item(spec, out)
     elif isinstance(spec, Sequence):
         for item in spec:

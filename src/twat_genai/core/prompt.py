@@ -211,6 +211,13 @@ def expand_prompts(
     return [_finish(text) for tree in trees for text in _expand(tree)]
 
 
+def normalize_prompts(
+    prompts: str | Sequence[str], *, limit: int = DEFAULT_EXPANSION_LIMIT
+) -> list[str]:
+    """The README's name for :func:`expand_prompts`: the prompts to run, in order."""
+    return expand_prompts(prompts, limit=limit)
+
+
 # --- Midjourney ---------------------------------------------------------------------------
 
 #: Parameters that map onto request fields.
