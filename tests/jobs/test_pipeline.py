@@ -1,0 +1,104 @@
+"""The one execution path, in-process on ``FakeProvider``: jobs become items, are split, warned
+about, saved, journaled and resumed the same way for every provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from twat_genai.core.errors import UsageError
+from twat_genai.core.models import ImageGenerationRequest
+from twat_genai.jobs.pipeline import Job, RunOptions, run_jobs, run_one
+from twat_genai.testing.fake import FakeProvider
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> None:
+    FakeProvider.submissions.clear()
+
+
+def run(jobs: list[Job], **options: object) -> list[object]:
+    async def main() -> list[object]:
+        async with FakeProvider() as provider:
+            summary = await run_jobs(provider, jobs, RunOptions(**options))  # type: ignore[arg-type]
+        return list(summary.outcomes)
+
+    return asyncio.run(main())
+
+
+def test_a_single_job_saves_its_files_with_sidecars(tmp_path: Path) -> None:
+    """``run_one`` returns the response with every file saved and described."""
+
+    async def main() -> object:
+        async with FakeProvider() as provider:
+            job = Job(ImageGenerationRequest(prompt="a kite", seed=3, n=2))
+            return await run_one(provider, job, RunOptions(output_dir=tmp_path))
+
+    response = asyncio.run(main())
+    paths = [f.path for f in response.files]  # type: ignore[attr-defined]
+    assert len(paths) == 2 and all(p is not None and p.exists() for p in paths)
+    meta = json.loads(paths[0].with_suffix(".json").read_text())
+    assert meta["provider"] == "fake" and meta["model"] == "fake-image"
+    assert meta["result"]["seed"] == 3
+
+
+def test_n_above_the_models_maximum_is_split_into_calls(tmp_path: Path) -> None:
+    """fake-image returns at most 4 per call: 6 images are two calls, all saved."""
+    outcomes = run([Job(ImageGenerationRequest(prompt="x", n=6, seed=1))], output_dir=tmp_path)
+    assert outcomes[0].status == "ok"  # type: ignore[attr-defined]
+    assert len(FakeProvider.submissions) == 2
+    assert len(list(tmp_path.glob("*.png"))) == 6
+
+
+def test_settings_the_model_cannot_honour_become_warnings(tmp_path: Path) -> None:
+    """Guidance is not in fake-image's catalog entry: dropped, and the sidecar says so."""
+    request = ImageGenerationRequest(prompt="x", guidance_scale=7.0)
+    [outcome] = run([Job(request)], output_dir=tmp_path)
+    warnings = outcome.result.warnings  # type: ignore[attr-defined]
+    assert any("does not support guidance scale" in w for w in warnings)
+
+
+def test_an_unknown_model_passes_through_with_one_warning(tmp_path: Path) -> None:
+    [outcome] = run(
+        [Job(ImageGenerationRequest(prompt="x", model="fake-new"))], output_dir=tmp_path
+    )
+    warnings = outcome.result.warnings  # type: ignore[attr-defined]
+    assert sum("not in the model catalog" in w for w in warnings) == 1
+
+
+def test_a_journaled_rerun_pays_for_nothing_twice(tmp_path: Path) -> None:
+    """The second run of the same jobs finds every item done in the journal."""
+    jobs = lambda: [Job(ImageGenerationRequest(prompt=p)) for p in ("a", "b", "c")]  # noqa: E731
+    first = run(jobs(), output_dir=tmp_path, journal=True)
+    assert [o.status for o in first] == ["ok"] * 3  # type: ignore[attr-defined]
+    second = run(jobs(), output_dir=tmp_path, journal=True)
+    assert all(o.skipped for o in second)  # type: ignore[attr-defined]
+    assert len(FakeProvider.submissions) == 3
+
+
+def test_a_recorded_job_is_reattached_not_paid_again(tmp_path: Path) -> None:
+    """A job submitted in an interrupted run (its handle in the journal, no file yet) is
+    followed by its request id when the same run starts again."""
+    from twat_genai.jobs.journal import Journal
+
+    job = Job(ImageGenerationRequest(prompt="kept"))
+    run([job], output_dir=tmp_path, journal=True)
+    [entry] = Journal.for_output(tmp_path).entries()
+    for path in entry.paths:  # the files vanish, as if the run died before saving them
+        Path(path).unlink()
+        Path(path).with_suffix(".json").unlink()
+    before = list(FakeProvider.submissions)
+    [again] = run([Job(ImageGenerationRequest(prompt="kept"))], output_dir=tmp_path, journal=True)
+    assert again.status == "ok" and FakeProvider.submissions == before  # type: ignore[attr-defined]
+    assert again.result.request_id == entry.request_id  # type: ignore[attr-defined]
+
+
+def test_a_job_the_provider_cannot_do_is_a_usage_error(tmp_path: Path) -> None:
+    from twat_genai.core.models import VideoGenerationRequest
+
+    [outcome] = run([Job(VideoGenerationRequest(prompt="x"))], output_dir=tmp_path)
+    assert isinstance(outcome.error, UsageError)  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []
