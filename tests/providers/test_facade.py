@@ -26,6 +26,9 @@ class Facade(ProviderFacade):
         self.fake = FakeProvider()
         self.provider = cast(Any, self.fake)
 
+    def _sync_client(self) -> Facade:
+        return self  # built by hand, not from settings: each sync call runs on this one
+
     async def aecho(self, word: str, *, times: int = 1) -> str:
         """Async echo."""
         await asyncio.sleep(0)

@@ -3,7 +3,6 @@ saved (files and sidecars) on the one execution path (:mod:`twat_genai.jobs.pipe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from twat_genai.clients.facade import ProviderFacade, sync_twin
@@ -19,7 +18,6 @@ from twat_genai.core.models import (
 )
 from twat_genai.providers.chutes.endpoints import DEFAULT_IMAGE_MODEL
 from twat_genai.providers.chutes.provider import ChutesProvider
-from twat_genai.transport.retry import RetryPolicy
 
 
 def _image(value: Any) -> ImageInput:
@@ -37,29 +35,7 @@ class ChutesClient(ProviderFacade):
     pool each (an httpx pool belongs to one event loop).
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        output_dir: str | Path = "generated_images",
-        transport: Any = None,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        from twat_genai.core.settings import load_dotenv_once
-
-        load_dotenv_once()
-        self.output_dir = Path(output_dir)
-        self._settings: dict[str, Any] = {
-            "api_key": api_key,
-            "base_url": base_url,
-            "transport": transport,
-            "retry": retry,
-        }
-        self.provider = ChutesProvider(**self._settings)
-
-    def __repr__(self) -> str:
-        return f"ChutesClient(base_url={self.provider.base_url!r}, output_dir={str(self.output_dir)!r})"
+    provider_class = ChutesProvider
 
     # -- running any request
 
@@ -73,10 +49,6 @@ class ChutesClient(ProviderFacade):
     def run(self, request: Request) -> ProviderResponse:
         """Sync :meth:`arun`."""
         return self._run_sync(lambda client: client.arun(request))
-
-    def _sync_client(self) -> ChutesClient:
-        # A fresh client (and connection pool) per sync call, closed after it.
-        return ChutesClient(output_dir=self.output_dir, **self._settings)
 
     # -- requests
 

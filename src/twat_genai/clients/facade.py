@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from twat_genai.core.sync import run_sync
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from twat_genai.core.models import ProviderResponse, Request
     from twat_genai.providers.base import Provider
 
@@ -24,15 +23,42 @@ T = TypeVar("T")
 
 
 class ProviderFacade:
-    """Base of the facades: ``aclose``/``async with`` close :attr:`provider`; sync calls run
-    on their own event loop via :meth:`_run_sync`."""
+    """Base of the facades: the key and base URL (arguments, else the environment or
+    ``./.env``; a missing key fails here, before anything is written), ``aclose``/``async
+    with``; sync calls run on their own event loop via :meth:`_run_sync`."""
 
-    provider: Provider
-    output_dir: Path
+    provider_class: ClassVar[type[Provider]]
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        output_dir: Path | str = "generated_images",
+        transport: Any = None,
+        **provider_options: Any,
+    ) -> None:
+        from twat_genai.core.settings import load_dotenv_once
+
+        load_dotenv_once()
+        self.output_dir = Path(output_dir)
+        self._settings: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "transport": transport,
+            **provider_options,
+        }
+        self.provider = self.provider_class(**self._settings)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.provider.base_url!r}, "
+            f"output_dir={str(self.output_dir)!r})"
+        )
 
     def _sync_client(self: F) -> F:
-        """The client one sync call runs on and closes afterwards: this one by default."""
-        return self
+        """The client one sync call runs on and closes afterwards: a fresh one with the same
+        settings (an HTTP pool belongs to one event loop)."""
+        return type(self)(output_dir=self.output_dir, **self._settings)
 
     def _run_sync(self: F, call: Callable[[F], Awaitable[T]]) -> T:
         """``call(client)`` on a fresh event loop (:func:`run_sync`), then close the client:

@@ -4,7 +4,6 @@ the one execution path (:mod:`twat_genai.jobs.pipeline`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from twat_genai.clients.facade import ProviderFacade, sync_twin
@@ -22,24 +21,7 @@ class GeminiImageClient(ProviderFacade):
     endpoint from ``base_url``, ``TWAT_GENAI_GEMINI_BASE_URL``/``GOOGLE_GEMINI_BASE_URL``.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        output_dir: Path | str = "generated_images",
-        transport: Any = None,
-    ) -> None:
-        from twat_genai.core.settings import load_dotenv_once
-
-        load_dotenv_once()
-        self.provider = GeminiProvider(api_key=api_key, base_url=base_url, transport=transport)
-        self.output_dir = Path(output_dir)
-
-    def __repr__(self) -> str:
-        return (
-            f"GeminiImageClient(base_url={self.provider.base_url!r}, "
-            f"output_dir={str(self.output_dir)!r})"
-        )
+    provider_class = GeminiProvider
 
     async def atransform(
         self,

@@ -124,16 +124,6 @@ async def _check_inputs(spec: Spec) -> None:
             await asyncio.to_thread(validate_local_input, inp)
 
 
-def results_of(summary: Summary) -> list[ProviderResponse]:
-    """The saved responses in item order; when no item succeeded, the first error is raised."""
-    results = [o.result for o in summary.outcomes if o.status == "ok"]
-    if not results:
-        errors = [o.error for o in summary.outcomes if o.error is not None]
-        if errors:
-            raise errors[0]
-    return results
-
-
 async def agenerate(
     prompt: str | list[str] | None = None,
     *,
@@ -195,7 +185,7 @@ async def agenerate(
         concurrency=concurrency,
         on_event=on_event,
     )
-    return results_of(summary)
+    return list(summary.results())
 
 
 def generate(prompt: str | list[str] | None = None, **kw: Any) -> list[ProviderResponse]:
@@ -231,4 +221,4 @@ def generate_video(
     return client.generate_video(prompt, **kw)
 
 
-__all__ = ["agenerate", "generate", "generate_video", "results_of", "run_specs"]
+__all__ = ["agenerate", "generate", "generate_video", "run_specs"]

@@ -28,21 +28,7 @@ class OpenAIImageClient(ProviderFacade):
     the endpoint from ``base_url``, ``OPENAI_BASE_URL``/``CLIPROXY_API_ENDPOINT``, else OpenAI.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        output_dir: Path | str = "generated_images",
-        transport: Any = None,
-    ) -> None:
-        from twat_genai.core.settings import load_dotenv_once
-
-        load_dotenv_once()
-        self.provider = OpenAIProvider(api_key=api_key, base_url=base_url, transport=transport)
-        self.output_dir = Path(output_dir)
-
-    def __repr__(self) -> str:
-        return f"OpenAIImageClient(base_url={self.provider.base_url!r}, output_dir={str(self.output_dir)!r})"
+    provider_class = OpenAIProvider
 
     async def agenerate(
         self,

@@ -83,6 +83,16 @@ class Summary:
         ]
         return max(codes, default=0)
 
+    def results(self) -> list[Any]:
+        """The results of the items that succeeded, in item order; when none did, the first
+        item's error is raised (a batch of one behaves like a single call)."""
+        found = [o.result for o in self.outcomes if o.status == OK]
+        if not found:
+            errors = [o.error for o in self.outcomes if o.error is not None]
+            if errors:
+                raise errors[0]
+        return found
+
     def line(self) -> str:
         c = self.counts
         parts = [f"{c[s]} {s}" for s in (OK, BLOCKED, FAILED, CANCELLED) if c[s]]

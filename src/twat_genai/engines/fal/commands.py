@@ -140,12 +140,7 @@ class TwatGenAiCLI:
 
     def _results(self, summary: Summary) -> list[ImageResult]:
         self.last_summary = summary
-        results = [o.result for o in summary.outcomes if o.status == "ok"]
-        if not results:
-            errors = [o.error for o in summary.outcomes if o.error is not None]
-            if errors:
-                raise errors[0]
-        return results
+        return list(summary.results())
 
     async def _abatch(
         self,
