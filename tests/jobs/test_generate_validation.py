@@ -183,7 +183,7 @@ class Case:
 
 CASES = [
     Case("openai", "/openai", _openai, _openai_b64, "gpt-image-1"),
-    Case("gemini", "/gemini", _gemini, _gemini_inline, "flash25"),
+    Case("gemini", "/gemini", _gemini, _gemini_inline, "nano"),
     Case("chutes", "/chutes", _chutes, _chutes_raw, "FLUX.1-dev"),
 ]
 

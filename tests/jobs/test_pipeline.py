@@ -96,9 +96,11 @@ def test_a_recorded_job_is_reattached_not_paid_again(tmp_path: Path) -> None:
     assert again.result.request_id == entry.request_id  # type: ignore[attr-defined]
 
 
-def test_a_job_the_provider_cannot_do_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_job_the_provider_cannot_do_fails_the_run_before_any_job(tmp_path: Path) -> None:
+    """Every job is checked before the first one runs: nothing is paid, nothing written."""
     from twat_genai.core.models import VideoGenerationRequest
 
-    [outcome] = run([Job(VideoGenerationRequest(prompt="x"))], output_dir=tmp_path)
-    assert isinstance(outcome.error, UsageError)  # type: ignore[attr-defined]
-    assert list(tmp_path.iterdir()) == []
+    jobs = [Job(ImageGenerationRequest(prompt="fine")), Job(VideoGenerationRequest(prompt="x"))]
+    with pytest.raises(UsageError, match="cannot do video"):
+        run(jobs, output_dir=tmp_path)
+    assert FakeProvider.submissions == [] and list(tmp_path.iterdir()) == []

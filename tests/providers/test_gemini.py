@@ -247,20 +247,23 @@ def test_aspect_ratio_mapping(
         assert warnings == []
 
 
-def test_image_size_only_for_3_series(gemini_env: EmulatorServer, tmp_path: Path) -> None:
+def test_image_size_only_for_models_that_take_it(
+    gemini_env: EmulatorServer, tmp_path: Path
+) -> None:
+    """pro3 takes 2K; the lite model is 1K only (its catalog entry): asking it for 2K is
+    refused before any request, and an unknown size too."""
     client = GeminiImageClient(output_dir=tmp_path)
     client.generate("big", model="pro3", image_size="2k", aspect_ratio="1:1")
-    response = client.generate("small", model="flash25", image_size="2K", aspect_ratio="1:1")
-    first, second = calls(gemini_env, "gemini")
+    (first,) = calls(gemini_env, "gemini")
     assert first["args"]["generationConfig"]["imageConfig"] == {
         "aspectRatio": "1:1",
         "imageSize": "2K",
     }
-    assert second["path"] == GEN_PATH.format("gemini-2.5-flash-image")
-    assert second["args"]["generationConfig"]["imageConfig"] == {"aspectRatio": "1:1"}
-    assert any("1K images only" in w for w in response.warnings)
+    with pytest.raises(UsageError, match="takes image sizes 1K, not '2K'"):
+        client.generate("small", model="gemini-3.1-flash-lite-image", image_size="2K")
     with pytest.raises(UsageError, match="1K, 2K or 4K"):
         client.generate("huge", model="pro3", image_size="8K")
+    assert len(calls(gemini_env, "gemini")) == 1
 
 
 def test_rate_limit_is_retried_using_retry_info(gemini_env: EmulatorServer, tmp_path: Path) -> None:
@@ -319,7 +322,7 @@ def test_api_key_invalid_becomes_authentication_error(tmp_path: Path) -> None:
 
 
 def test_emulator_refuses_key_in_query_and_missing_header(gemini_env: EmulatorServer) -> None:
-    url = f"{gemini_env.root}{GEN_PATH.format('gemini-2.5-flash-image')}"
+    url = f"{gemini_env.root}{GEN_PATH.format('gemini-3-pro-image')}"
     body = {"contents": [{"parts": [{"text": "x"}]}]}
     with httpx2.Client(trust_env=False) as http:
         in_query = http.post(url, params={"key": "abc"}, json=body)

@@ -156,16 +156,16 @@ def test_output_format_jpg_becomes_jpeg_and_extension_comes_from_bytes(
 ) -> None:
     client = OpenAIImageClient(output_dir=tmp_path)
     response = client.generate(
-        "a lighthouse", width=1024, height=576, output_format="jpg", output_compression=70
+        "a lighthouse", width=1280, height=720, output_format="jpg", output_compression=70
     )
     (entry,) = calls(openai_env, "openai")
     assert entry["args"]["output_format"] == "jpeg"
     assert entry["args"]["output_compression"] == 70
-    assert entry["args"]["size"] == "1024x576"
+    assert entry["args"]["size"] == "1280x720"
     (file,) = response.files
     assert file.path is not None and file.path.suffix == ".jpg"
     assert file.path.read_bytes()[:3] == b"\xff\xd8\xff"
-    assert (file.width, file.height) == (1024, 576)
+    assert (file.width, file.height) == (1280, 720)
 
 
 def test_webp_and_slow_scenario(openai_env: EmulatorServer, tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_classic_model_size_and_unsupported_settings_warn(
 
 def test_n_above_ten_is_split_into_calls(openai_env: EmulatorServer, tmp_path: Path) -> None:
     client = OpenAIImageClient(output_dir=tmp_path)
-    response = client.generate("tiny tiles", width=256, height=256, n=12)
+    response = client.generate("tiny tiles", width=1024, height=1024, n=12)
     ns = sorted(e["args"]["n"] for e in calls(openai_env, "openai"))
     assert ns == [2, 10]
     paths = [f.path for f in response.files]
@@ -365,7 +365,7 @@ def test_rate_limit_is_retried_after_retry_after_ms(
     openai_env: EmulatorServer, tmp_path: Path
 ) -> None:
     client = OpenAIImageClient(output_dir=tmp_path)
-    response = client.generate("busy hour [emulate:ratelimit]", width=512, height=512)
+    response = client.generate("busy hour [emulate:ratelimit]", width=1024, height=1024)
     assert [e["status"] for e in calls(openai_env, "openai")] == [429, 200]
     assert response.files[0].path is not None and response.files[0].path.exists()
 
@@ -419,12 +419,12 @@ def test_sync_call_inside_a_running_loop_uses_a_worker_thread(
     client = OpenAIImageClient(output_dir=tmp_path)
 
     async def inside_loop() -> Any:
-        return client.generate("from a notebook", width=512, height=512)
+        return client.generate("from a notebook", width=1024, height=1024)
 
     response = asyncio.run(inside_loop())
     assert response.files[0].path is not None and response.files[0].path.exists()
     # and the same client still works afterwards on a fresh loop
-    again = client.generate("second call", width=512, height=512)
+    again = client.generate("second call", width=1024, height=1024)
     assert again.files[0].path != response.files[0].path
 
 
@@ -434,7 +434,7 @@ def test_provider_response_keeps_request_id_and_timings(
     async def run() -> Any:
         async with OpenAIProvider() as provider:
             return await provider.generate(
-                ImageGenerationRequest(prompt="raw", size=_size(512, 512)), CallContext()
+                ImageGenerationRequest(prompt="raw", size=_size(1024, 1024)), CallContext()
             )
 
     response = asyncio.run(run())

@@ -29,6 +29,7 @@ from twat_genai.core.models import (
 from twat_genai.core.records import shorten
 from twat_genai.core.sizes import size_for_aspect_ratio
 from twat_genai.core.writer import OutputWriter
+from twat_genai.jobs.checks import check_request
 from twat_genai.providers.base import CallContext, Provider, request_kind
 from twat_genai.providers.registry import resolve_alias
 
@@ -50,7 +51,9 @@ _OPTIONAL_FIELDS: dict[str, Any] = {
 }
 
 
-def adapt_request(provider: Provider, request: Request) -> tuple[Request, ModelInfo, list[str]]:
+def adapt_request(
+    provider: Provider, request: Request, *, allow_retired: bool = False
+) -> tuple[Request, ModelInfo, list[str]]:
     """The request as the model can take it, the model's catalog entry, and the warnings.
 
     The model defaults to the provider's; settings the model cannot honour are dropped with one
@@ -76,6 +79,7 @@ def adapt_request(provider: Provider, request: Request) -> tuple[Request, ModelI
             f"{provider.name}: {info.id} is not in the model catalog; its capabilities are "
             "unknown, so settings are sent as given"
         )
+    warnings += check_request(provider, info, request, allow_retired=allow_retired)
     if isinstance(request, ImageGenerationRequest):
         fields = info.fields if info.known else info.fields | {"size", "aspect_ratio"}
         for name, empty in _OPTIONAL_FIELDS.items():
@@ -202,6 +206,7 @@ async def generate(
     ctx: CallContext | None = None,
     job: dict[str, Any] | None = None,
     warnings: list[str] | None = None,
+    allow_retired: bool = False,
 ) -> ProviderResponse:
     """Run ``request`` on ``provider`` and save every file; return the response with paths set.
 
@@ -209,7 +214,7 @@ async def generate(
     provider returned nothing, and the provider's own errors otherwise.
     """
     ctx = ctx or CallContext()
-    request, info, adapt_warnings = adapt_request(provider, request)
+    request, info, adapt_warnings = adapt_request(provider, request, allow_retired=allow_retired)
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, max(1, info.max_images))
     responses = await _all_or_none(

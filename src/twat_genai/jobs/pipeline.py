@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from twat_genai.core.errors import UsageError
 from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
-from twat_genai.jobs.generate import generate
+from twat_genai.jobs.generate import adapt_request, generate
 from twat_genai.jobs.journal import Journal, item_key
 from twat_genai.jobs.runner import EventHook, Item, Outcome, Summary, run_batch
 
@@ -62,6 +62,8 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     prefix: str | None = None
     provider: Provider | None = None
+    #: Send a model the catalog knows to be shut down (the catalog may be stale).
+    allow_retired: bool = False
 
 
 @dataclass
@@ -98,12 +100,16 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             writers[prefix] = OutputWriter(out_dir, prefix=prefix, suffix=options.suffix)
         return writers[prefix]
 
+    for job in jobs:  # every job is checked before the first one is paid for
+        runner = job.provider or provider
+        if runner is None:
+            raise ValueError("run_jobs needs a provider for every job")
+        adapt_request(runner, job.request, allow_retired=job.allow_retired)
     seen: dict[str, int] = {}
     items: list[Item] = []
     for job in jobs:
         runner = job.provider or provider
-        if runner is None:
-            raise ValueError("run_jobs needs a provider for every job")
+        assert runner is not None
         key = ""
         if options.journal:
             parts = {
@@ -171,7 +177,13 @@ async def _run_job(
     provider: Provider, job: Job, writer: OutputWriter, ctx: CallContext
 ) -> ProviderResponse:
     return await generate(
-        provider, job.request, writer, ctx=ctx, job=dict(job.meta), warnings=list(job.warnings)
+        provider,
+        job.request,
+        writer,
+        ctx=ctx,
+        job=dict(job.meta),
+        warnings=list(job.warnings),
+        allow_retired=job.allow_retired,
     )
 
 

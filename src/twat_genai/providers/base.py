@@ -157,6 +157,9 @@ class Provider(ABC):
     summary: ClassVar[str] = ""
     #: Seconds an API call may take when the caller sets no timeout (None: the client's own).
     default_timeout: ClassVar[float | None] = None
+    #: Other hosts speak this provider's protocol and serve models of their own (OpenAI-
+    #: compatible proxies): there the catalog's retirements only warn.
+    compatible_hosts: ClassVar[bool] = False
     #: Response headers that carry the provider's request id (error messages name it).
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
 
@@ -218,6 +221,16 @@ class Provider(ABC):
             inputs=cls.default_inputs,
             known=False,
         )
+
+    def official_host(self) -> bool:
+        """Whether the base URL is the provider's own service (its catalog facts apply): always
+        for a provider without compatible hosts; else its default URL, or a host declared as
+        its stand-in with ``TWAT_GENAI_<NAME>_OFFICIAL=1`` (the emulator does)."""
+        import os
+
+        if not self.compatible_hosts or self.base_url == self.default_base_url.rstrip("/"):
+            return True
+        return os.environ.get(f"TWAT_GENAI_{self.name.upper()}_OFFICIAL") == "1"
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key on every API call (none by default)."""

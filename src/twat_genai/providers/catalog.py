@@ -66,6 +66,39 @@ class ParamSpec:
     values: tuple[Any, ...] = ()
     default: Any = None
 
+    def check(self, model: str, name: str, value: Any, *, flag: str | None = None) -> None:
+        """Refuse ``value`` when the model documents it as out of range, not one of its
+        values, or of the wrong type: one line naming the limit (``flag`` is how the user
+        wrote the setting)."""
+        said = flag or name
+        if self.values:
+            if value not in self.values and str(value) not in {str(v) for v in self.values}:
+                allowed = ", ".join(str(v) for v in self.values)
+                raise UsageError(f"{model} takes {said} {allowed}, not {value!r}")
+            return
+        if self.type in ("integer", "number"):
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not numeric or (self.type == "integer" and not float(value).is_integer()):
+                kind = "a whole number" if self.type == "integer" else "a number"
+                raise UsageError(f"{model}: {said} must be {kind} (got {value!r})")
+            low = self.min is not None and value < self.min
+            high = self.max is not None and value > self.max
+            if low or high:
+                raise UsageError(
+                    f"{model}: {said} must be {_bounds(self.min, self.max)} (got {value!r})"
+                )
+        elif self.type == "boolean" and not isinstance(value, bool):
+            raise UsageError(f"{model}: {said} must be true or false (got {value!r})")
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    def num(x: float) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+    if low is not None and high is not None:
+        return f"between {num(low)} and {num(high)}"
+    return f"at least {num(low)}" if low is not None else f"at most {num(high or 0)}"
+
 
 @dataclass(frozen=True)
 class SizeSpec:
@@ -116,6 +149,8 @@ class ModelInfo:
     #: Longer input sides are resized down to this first.
     max_input_side: int | None = None
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    #: Parameters the service refuses for this model (a 400, not a silent ignore).
+    unsupported: tuple[str, ...] = ()
     outputs: str = ""
     price: Price | None = None
     retired: str | None = None
@@ -197,6 +232,7 @@ def _entry(raw: Mapping[str, Any], provider: str | None, source: str) -> ModelIn
             input_formats=tuple(str(f) for f in _tuple(raw.get("input_formats"))),
             max_input_side=raw.get("max_input_side"),
             params=params,
+            unsupported=tuple(str(u) for u in _tuple(raw.get("unsupported"))),
             outputs=str(raw.get("outputs", "")),
             price=None
             if price is None

@@ -19,8 +19,8 @@ class ModelTypes(str, Enum):
     DEPTH = "fal-ai/flux-lora-depth"
     UPSCALER_DRCT = "fal-ai/drct-super-resolution"
     UPSCALER_IDEOGRAM = "fal-ai/ideogram/upscale"
-    UPSCALER_RECRAFT_CREATIVE = "fal-ai/recraft-creative-upscale"
-    UPSCALER_RECRAFT_CLARITY = "fal-ai/recraft-clarity-upscale"
+    UPSCALER_RECRAFT_CREATIVE = "fal-ai/recraft/upscale/creative"
+    UPSCALER_RECRAFT_CLARITY = "fal-ai/recraft/upscale/crisp"  # fal renamed "clarity" to crisp
     UPSCALER_CCSR = "fal-ai/ccsr"
     UPSCALER_ESRGAN = "fal-ai/esrgan"
     UPSCALER_AURA_SR = "fal-ai/aura-sr"

@@ -105,14 +105,14 @@ def upscale_arguments(
             "guidance_scale": _pick(c.clarity_guidance_scale, 4),
             "num_inference_steps": _pick(c.clarity_num_inference_steps, 18),
         }
-    elif tool == "aura_sr":
-        args = {"upscaling_factor": _pick(c.scale, 4)}
+    elif tool == "aura_sr":  # upscale_factor since fal's April 2026 rename (upscaling_factor)
+        args = {"upscale_factor": _pick(c.scale, 4)}
         if c.aura_sr_overlapping_tiles is not None:
             args["overlapping_tiles"] = c.aura_sr_overlapping_tiles
         if c.aura_sr_checkpoint is not None:
             args["checkpoint"] = c.aura_sr_checkpoint
     elif tool == "drct":
-        args = {"upscaling_factor": _pick(c.scale, 4)}
+        args = {"upscale_factor": _pick(c.scale, 4)}
     elif tool == "ideogram":
         args = {
             "prompt": p or "",
@@ -139,7 +139,24 @@ def upscale_arguments(
         warnings.append(f"{tool} upscales by a fixed factor; scale={c.scale} ignored")
     if c.negative_prompt and tool != "clarity":
         warnings.append(f"{tool} takes no negative prompt; ignored")
+    _check_tool_arguments(model, tool, args)
     return args, warnings
+
+
+def _check_tool_arguments(model: ModelTypes, tool: str, args: dict[str, Any]) -> None:
+    """Refuse, before anything is uploaded, a value the tool's catalog entry does not allow
+    (``--tool aura_sr --scale 2``: AuraSR upscales 4x only)."""
+    from twat_genai.providers.fal import FalProvider
+
+    params = FalProvider.model_info(model.value).params
+    for name, given in args.items():
+        spec = params.get(name)
+        if spec is not None:
+            flag = "--scale" if name in ("scale", "upscale_factor") else f"--{tool}_{name}"
+            value = given
+            if isinstance(given, float) and given.is_integer() and spec.type != "number":
+                value = args[name] = int(given)
+            spec.check(f"{tool} ({model.value})", name, value, flag=flag)
 
 
 def _foreign_fields(tool: str, cfg: UpscaleConfig) -> list[str]:

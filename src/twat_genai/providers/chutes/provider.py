@@ -24,10 +24,10 @@ from twat_genai.providers.chutes.endpoints import (
     DEFAULT_MODELS,
     ENDPOINTS,
     Endpoint,
-    check_limits,
     chutes_url,
     operation_for,
 )
+from twat_genai.providers.chutes.limits import check_body
 from twat_genai.providers.chutes.wire import chutes_error_info, parse_outputs, request_id
 from twat_genai.providers.inputs import read_input
 from twat_genai.transport._httpx import httpx
@@ -87,9 +87,10 @@ class ChutesProvider(Provider):
 
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
         endpoint = ENDPOINTS[operation_for(request)]
-        body, warnings = endpoint.build(request, self.model_info(request.model))
+        info = self.model_info(request.model)
+        body, warnings = endpoint.build(request, info)
         body.update(request.options)
-        check_limits(endpoint, body)
+        check_body(info, body, endpoint.rules)
         for spec in endpoint.inputs:
             image = spec.source(request)
             if image is not None:

@@ -157,6 +157,7 @@ class OpenAIProvider(Provider):
     default_base_url = "https://api.openai.com/v1"
     default_concurrency = 4
     model_patterns = (r"gpt-image", r"dall-e", r"chatgpt-image")
+    compatible_hosts = True
     default_model = DEFAULT_MODEL
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"image", "edit"}),
