@@ -23,6 +23,7 @@ from twat_genai.core.errors import (
     MissingKeyError,
     ModelError,
     ServiceUnavailableError,
+    UsageError,
 )
 from twat_genai.core.models import ImageGenerationRequest
 from twat_genai.core.writer import OutputWriter
@@ -314,16 +315,39 @@ def test_edit_with_two_images_and_mask_uses_image_array(
     assert meta["parameters"]["image[]"] == [str(first), str(second)]
 
 
-def test_edit_mask_of_wrong_size_is_a_model_error(
+def test_edit_mask_of_wrong_size_is_refused_before_the_call(
     openai_env: EmulatorServer, tmp_path: Path, image_factory: ImageFactory
 ) -> None:
     src = image_factory("a.png", (512, 512))
     mask = make_mask(tmp_path / "in" / "mask.png", (256, 256))
     client = OpenAIImageClient(output_dir=tmp_path / "out")
-    with pytest.raises(ModelError, match="same dimensions") as info:
+    with pytest.raises(UsageError, match="mask is 256x256 but the first image is 512x512"):
         client.edit("x", [src], mask=mask)
-    assert info.value.status_code == 400
+    assert calls(openai_env, "openai") == []
     assert not (tmp_path / "out").exists()
+
+
+def test_a_white_on_black_mask_reaches_openai_as_an_alpha_mask(
+    openai_env: EmulatorServer, tmp_path: Path, image_factory: ImageFactory
+) -> None:
+    """The project's one mask convention (white = edit) becomes OpenAI's: the white area is
+    transparent in the mask sent, the black area opaque."""
+    import io
+
+    src = image_factory("a.png", (1024, 1024))
+    mask_path = tmp_path / "in" / "white.png"
+    mask = Image.new("L", (1024, 1024), 0)
+    mask.paste(255, (0, 0, 512, 1024))  # the left half is to be edited
+    mask.save(mask_path)
+    client = OpenAIImageClient(output_dir=tmp_path / "out")
+    response = client.edit("paint the left half", [src], mask=mask_path)
+    assert response.files[0].path is not None
+    assert "white = edit" in response.sent["mask"]
+    from twat_genai.providers.openai.provider import alpha_mask
+
+    sent, converted = alpha_mask(mask_path.read_bytes(), (1024, 1024))
+    alpha = Image.open(io.BytesIO(sent)).getchannel("A")
+    assert converted and alpha.getpixel((100, 500)) == 0 and alpha.getpixel((900, 500)) == 255
 
 
 def test_edit_accepts_bytes_and_is_async(

@@ -64,6 +64,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _flag(g, "verbose", "debug logging on stderr (and save intermediate masks)")
     _flag(g, "quiet", "print nothing but errors")
     _flag(g, "fresh", "ignore and reset the journal: re-run items already done in this folder")
+    _flag(g, "allow_retired", "send a model the catalog says is shut down (if it is stale)")
 
 
 def _prompt_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:

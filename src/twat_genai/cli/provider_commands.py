@@ -156,6 +156,7 @@ async def run_provider_command(
         command=args.command,
         journal=True,
         fresh=bool(getattr(args, "fresh", False)),
+        allow_retired=bool(getattr(args, "allow_retired", False)),
         concurrency=args.concurrency,
         on_outcome=on_outcome,
         on_event=on_event,

@@ -216,6 +216,7 @@ def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int
             filename_suffix=args.filename_suffix,
             journal=True,
             fresh=args.fresh,
+            allow_retired=args.allow_retired,
             concurrency=args.concurrency,
             expand_limit=args.expand_limit,
             on_outcome=printer,

@@ -36,6 +36,7 @@ async def run_specs(
     filename_suffix: str | None = None,
     journal: bool = False,
     fresh: bool = False,
+    allow_retired: bool = False,
     concurrency: int | None = None,
     expand_limit: int = 1000,
     on_outcome: Callable[[Outcome], None] | None = None,
@@ -86,6 +87,7 @@ async def run_specs(
             command=command,
             journal=journal,
             fresh=fresh,
+            allow_retired=allow_retired,
             concurrency=concurrency,
             on_outcome=on_outcome,
             on_event=on_event,
@@ -147,6 +149,7 @@ async def agenerate(
     filename_suffix: str | None = None,
     journal: bool = False,
     fresh: bool = False,
+    allow_retired: bool = False,
     concurrency: int | None = None,
     on_event: EventHook | None = None,
 ) -> list[ProviderResponse]:
@@ -182,6 +185,7 @@ async def agenerate(
         filename_suffix=filename_suffix,
         journal=journal,
         fresh=fresh,
+        allow_retired=allow_retired,
         concurrency=concurrency,
         on_event=on_event,
     )

@@ -33,9 +33,10 @@ def retirement_line(info: ModelInfo) -> str:
         from twat_genai.providers.registry import load_catalog
 
         catalog = load_catalog()
-        names = [
-            a for a, t in sorted(catalog.aliases.items()) if t.endswith(f":{info.replacement}")
-        ]
+        target = f"{info.provider}:{info.replacement}"
+        entry = catalog.get(info.provider, info.replacement)
+        names = [a for a in (entry.aliases if entry else ()) if catalog.alias(a) == target]
+        names += [a for a, t in sorted(catalog.aliases.items()) if t == target]
         alias = f" (alias: {names[0]})" if names else ""
         line += f"; use {info.replacement}{alias}"
     return line

@@ -62,8 +62,6 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     prefix: str | None = None
     provider: Provider | None = None
-    #: Send a model the catalog knows to be shut down (the catalog may be stale).
-    allow_retired: bool = False
 
 
 @dataclass
@@ -80,6 +78,8 @@ class RunOptions:
     command: str = "generate"
     journal: bool = False
     fresh: bool = False
+    #: Send a model the catalog knows to be shut down (the catalog may be stale).
+    allow_retired: bool = False
     concurrency: int | None = None
     on_outcome: Callable[[Outcome], None] | None = None
     on_event: EventHook | None = None
@@ -104,7 +104,7 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
         runner = job.provider or provider
         if runner is None:
             raise ValueError("run_jobs needs a provider for every job")
-        adapt_request(runner, job.request, allow_retired=job.allow_retired)
+        adapt_request(runner, job.request, allow_retired=options.allow_retired)
     seen: dict[str, int] = {}
     items: list[Item] = []
     for job in jobs:
@@ -127,7 +127,9 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
         items.append(
             Item(
                 label=job.label or getattr(job.request, "prompt", "") or options.command,
-                run=functools.partial(_run_job, runner, job, writer_for(job)),
+                run=functools.partial(
+                    _run_job, runner, job, writer_for(job), allow_retired=options.allow_retired
+                ),
                 key=key,
                 takes_context=True,
                 restore=functools.partial(restored_response, provider=runner.name),
@@ -174,7 +176,12 @@ async def run_one(provider: Provider, job: Job, options: RunOptions) -> Provider
 
 
 async def _run_job(
-    provider: Provider, job: Job, writer: OutputWriter, ctx: CallContext
+    provider: Provider,
+    job: Job,
+    writer: OutputWriter,
+    ctx: CallContext,
+    *,
+    allow_retired: bool = False,
 ) -> ProviderResponse:
     return await generate(
         provider,
@@ -183,7 +190,7 @@ async def _run_job(
         ctx=ctx,
         job=dict(job.meta),
         warnings=list(job.warnings),
-        allow_retired=job.allow_retired,
+        allow_retired=allow_retired,
     )
 
 

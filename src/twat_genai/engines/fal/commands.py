@@ -167,6 +167,7 @@ class TwatGenAiCLI:
         target_height: int | None = None,
         border: float = 5.0,
         fresh: bool = False,
+        allow_retired: bool = False,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         **tool_options: Any,
     ) -> Summary:
@@ -281,6 +282,7 @@ class TwatGenAiCLI:
                 command=model.name,
                 journal=True,
                 fresh=fresh,
+                allow_retired=allow_retired,
                 concurrency=self.concurrency,
                 on_outcome=as_image_result,
                 on_event=on_event,

@@ -229,8 +229,8 @@ class GeminiProvider(Provider):
             generation_config[seed_field.rpartition(".")[2]] = request.seed
         if image_config:
             generation_config["imageConfig"] = image_config
-        safety = options.pop("safety_settings", None)
-        generation_config.update({k: v for k, v in options.items() if v is not None})
+        safety = options.pop("safety_settings", None) or options.pop("safetySettings", None)
+        generation_config.update(_generation_fields(info, options))
         payload: dict[str, Any] = {
             "contents": [{"role": "user", "parts": parts}],
             "generationConfig": generation_config,
@@ -285,6 +285,30 @@ class GeminiProvider(Provider):
         if first_size is not None:
             return nearest_aspect_ratio(first_size[0], first_size[1], choices)
         return None
+
+
+def _generation_fields(info: ModelInfo, options: dict[str, Any]) -> dict[str, Any]:
+    """Leftover options as ``generationConfig`` fields (snake_case or camelCase). Gemini answers
+    400 INVALID_ARGUMENT for a field it does not know, so for a catalog model any other name is
+    refused here, before the call; an unknown model's options go as given."""
+    documented = {
+        name.removeprefix("generationConfig.").split(".")[0]
+        for name in info.params
+        if name.startswith("generationConfig.")
+    }
+    fields: dict[str, Any] = {}
+    for key, value in options.items():
+        head, *rest = key.split("_")
+        camel = head + "".join(w[:1].upper() + w[1:] for w in rest)
+        if info.known and camel not in documented:
+            allowed = ", ".join(sorted(documented)) or "none"
+            raise UsageError(
+                f"{info.id} has no generationConfig field {key!r} (Gemini answers 400 "
+                f"INVALID_ARGUMENT): use one of {allowed}"
+            )
+        if value is not None:
+            fields[camel] = value
+    return fields
 
 
 #: Spellings of the ``imageConfig`` options a request may carry in ``options``.

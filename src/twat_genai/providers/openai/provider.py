@@ -264,9 +264,13 @@ class OpenAIProvider(Provider):
         sent: dict[str, Any] = dict(fields)
         sent[field_name] = [i.describe() for i in request.images]
         if request.mask is not None:
-            data, mime, _ = await read_input(request.mask, self.fetcher)
-            files.append(("mask", (f"mask.{extension_for(mime)}", data, mime)))
-            sent["mask"] = request.mask.describe()
+            data, _, _ = await read_input(request.mask, self.fetcher)
+            first_size = inputs[0][2]
+            mask, converted = await asyncio.to_thread(alpha_mask, data, first_size)
+            files.append(("mask", ("mask.png", mask, "image/png")))
+            sent["mask"] = request.mask.describe() + (
+                " (white = edit, sent as alpha)" if converted else ""
+            )
         form = {k: _form_value(v) for k, v in fields.items()}
         response = await self.http.request(
             "POST", "images/edits", data=form, files=files, retry="safe"
@@ -326,3 +330,34 @@ def _files(body: dict[str, Any]) -> list[MediaFile]:
         elif isinstance(item.get("url"), str) and item["url"]:
             files.append(MediaFile(url=item["url"], content_type=declared, extra=extra))
     return files
+
+
+def alpha_mask(data: bytes, size: tuple[int, int]) -> tuple[bytes, bool]:
+    """OpenAI's mask (a PNG the size of the first image whose transparent pixels mark the area
+    to edit) from the project's one mask convention, white = edit. A mask that already carries
+    transparency is taken as OpenAI's own. Returns (PNG, converted?)."""
+    from PIL import Image, ImageOps
+
+    from twat_genai.core.media import decode_image, encode_png
+
+    img = decode_image(data, source="mask")
+    try:
+        if img.size != size:
+            raise UsageError(
+                f"the mask is {img.width}x{img.height} but the first image is "
+                f"{size[0]}x{size[1]}: OpenAI needs them the same size"
+            )
+        has_alpha = "A" in img.getbands() or "transparency" in img.info
+        alpha = img.convert("RGBA").getchannel("A") if has_alpha else None
+        lowest = alpha.getextrema()[0] if alpha is not None else 255
+        if alpha is not None and isinstance(lowest, int) and lowest < 255:
+            keep = alpha
+            converted = False
+        else:  # white (edit) becomes transparent, black (keep) opaque
+            keep = ImageOps.invert(img.convert("L"))
+            converted = True
+    finally:
+        img.close()
+    out = Image.new("RGBA", size, (0, 0, 0, 255))
+    out.putalpha(keep)
+    return encode_png(out), converted
