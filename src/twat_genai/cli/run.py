@@ -285,7 +285,12 @@ class _Printer:
                     output.warn(w)
             if self.json:
                 output.emit_json(
-                    {"status": "ok", "prompt": outcome.item.label, **_result_json(result)}
+                    {
+                        "index": outcome.index,
+                        "status": "ok",
+                        "prompt": outcome.item.label,
+                        **_result_json(result),
+                    }
                 )
             elif not self.quiet:
                 for path in _paths(result):
@@ -293,7 +298,12 @@ class _Printer:
             return
         if self.json:
             output.emit_json(
-                {"status": outcome.status, "prompt": outcome.item.label, "error": outcome.message}
+                {
+                    "index": outcome.index,
+                    "status": outcome.status,
+                    "prompt": outcome.item.label,
+                    "error": outcome.message,
+                }
             )
         if not isinstance(outcome.error, asyncio.CancelledError):
             label = outcome.item.label

@@ -54,6 +54,8 @@ class Outcome:
     error: BaseException | None = None
     #: True when the journal had this item as done and nothing ran.
     skipped: bool = False
+    #: The item's place in the batch (0-based): outcomes are reported in this order.
+    index: int = 0
 
     @property
     def message(self) -> str:
@@ -145,6 +147,9 @@ async def run_batch(
     """
     summary = summary if summary is not None else Summary()
     total = len(items)
+    live: Counter[str] = Counter()
+    waiting: dict[int, Outcome] = {}
+    next_index = 0
 
     def emit(name: str, **data: Any) -> None:
         if on_event is not None:
@@ -154,22 +159,32 @@ async def run_batch(
                 log.debug("on_event hook failed", exc_info=True)
 
     def report(outcome: Outcome) -> None:
-        summary.outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-        if not summary.keep_results:
-            outcome.result = None
-        c = summary.counts
+        """Progress is live; outcomes reach ``on_outcome`` and the summary in item order (an
+        outcome waits for the outcomes of earlier items)."""
+        nonlocal next_index
+        outcome.index = index_of[id(outcome.item)]
+        live[outcome.status] += 1
         emit(
             "item_finished",
             label=outcome.item.label,
             status=outcome.status,
             skipped=outcome.skipped,
-            done=len(summary.outcomes),
+            index=outcome.index,
+            done=sum(live.values()),
             total=total,
-            counts=dict(c),
+            counts=dict(live),
         )
+        waiting[outcome.index] = outcome
+        while next_index in waiting:
+            ready = waiting.pop(next_index)
+            next_index += 1
+            summary.outcomes.append(ready)
+            if on_outcome is not None:
+                on_outcome(ready)
+            if not summary.keep_results:
+                ready.result = None
 
+    index_of = {id(item): i for i, item in enumerate(items)}
     entries: dict[int, Entry | None] = {}
     todo: list[Item] = []
     restored: list[Outcome] = []
@@ -182,7 +197,6 @@ async def run_batch(
         else:
             entries[index] = entry
             todo.append(item)
-    index_of = {id(item): i for i, item in enumerate(items)}
     emit("batch_started", total=total, skipped=len(restored), concurrency=concurrency)
     for outcome in restored:
         report(outcome)
@@ -275,9 +289,9 @@ async def run_batch(
         for task in list(running):
             task.cancel()
         await asyncio.gather(*list(running), return_exceptions=True)
-        done = {id(o.item) for o in summary.outcomes}
+        done = {o.index for o in summary.outcomes} | set(waiting)
         for item in todo:
-            if id(item) not in done:
+            if index_of[id(item)] not in done:
                 report(Outcome(item, CANCELLED))
         emit("batch_finished", counts=dict(summary.counts), total=total)
         raise
