@@ -74,29 +74,72 @@ def test_slugify() -> None:
 
 
 def test_name_for_format(tmp_path: Path) -> None:
+    """``{prefix}{slug}-{id8}{suffix}{role}{-N}``: the slug of the prompt, the request id's
+    start; no timestamp (the sidecar holds the time)."""
     w = OutputWriter(tmp_path, prefix="my photo", suffix="up", clock=_clock)
     assert (
-        w.name_for(ident="abcdef123456-xyz", ext="png")
-        == "my-photo_20250102-030405-abcdef12-up.png"
+        w.name_for(ident="abcdef123456-xyz", ext="png", fields={"prompt": "A red car!"})
+        == "my-photo_a-red-car-abcdef12-up.png"
     )
     w2 = OutputWriter(tmp_path, prefix="cat-", clock=_clock)
     assert w2.name_for(ident="req/ü9", ext="jpg", role="-genfill", index=2) == (
-        "cat-20250102-030405-req-u9-genfill-2.jpg"
+        "cat-req-u9-genfill-2.jpg"
     )
     w3 = OutputWriter(tmp_path, clock=_clock)
-    assert w3.name_for(ident="", ext=".webp") == "20250102-030405-noid.webp"
+    assert w3.name_for(ident="", ext=".webp") == "noid.webp"
+
+
+def test_prompt_slugs_are_short_and_cut_at_a_word(tmp_path: Path) -> None:
+    w = OutputWriter(tmp_path, clock=_clock)
+    long = "A majestic lion resting under an acacia tree at golden hour, cinematic"
+    name = w.name_for(ident="6e910bdb-aaaa", ext="jpg", fields={"prompt": long})
+    assert name == "a-majestic-lion-resting-under-an-acacia-6e910bdb.jpg"
+    assert (
+        w.name_for(ident="x", ext="png", fields={"prompt": "café déjà vu"}) == "cafe-deja-vu-x.png"
+    )
+
+
+def test_the_input_name_as_prefix_is_not_repeated(tmp_path: Path) -> None:
+    """An upscale of photo.png is ``photo_<id>``, not ``photo_photo-<id>``."""
+    w = OutputWriter(tmp_path, prefix="photo")
+    assert (
+        w.name_for(ident="abc123456", ext="png", fields={"prompt": "photo"}) == "photo_abc12345.png"
+    )
+
+
+def test_name_template_fields(tmp_path: Path) -> None:
+    """``--name`` replaces ``{slug}-{id8}``; prefix and suffix still wrap it."""
+    w = OutputWriter(
+        tmp_path,
+        prefix="p",
+        suffix="s",
+        clock=_clock,
+        template="{index}-{seed}-{model}-{date}-{id}-{prompt}",
+    )
+    fields = {"prompt": "Two Cats", "index": 7, "seed": 42, "model": "fal-ai/flux/dev"}
+    assert w.name_for(ident="req123456", ext="png", fields=fields) == (
+        "p_7-42-dev-20250102-req12345-two-cats-s.png"
+    )
+
+
+@pytest.mark.parametrize("template", ["{nope}", "plain", "{prompt"])
+def test_bad_name_templates_are_usage_errors(tmp_path: Path, template: str) -> None:
+    from twat_genai.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="--name"):
+        OutputWriter(tmp_path, template=template)
 
 
 def test_name_for_never_repeats(tmp_path: Path) -> None:
     w = OutputWriter(tmp_path, clock=_clock)
     names = [w.name_for(ident="same", ext="png") for _ in range(5)]
     assert len(set(names)) == 5
-    assert names[1] == "20250102-030405-same-2.png"
+    assert names[1] == "same-2.png"
 
 
 def test_naive_clock_is_treated_as_utc(tmp_path: Path) -> None:
-    w = OutputWriter(tmp_path, clock=lambda: datetime(2024, 5, 6, 7, 8, 9))
-    assert w.name_for(ident="x", ext="png").startswith("20240506-070809-")
+    w = OutputWriter(tmp_path, clock=lambda: datetime(2024, 5, 6, 23, 8, 9), template="{date}")
+    assert w.name_for(ident="x", ext="png") == "20240506.png"
 
 
 def test_directory_not_created_until_first_write(tmp_path: Path) -> None:
@@ -116,8 +159,8 @@ def test_write_png_with_sidecar(tmp_path: Path) -> None:
     w = OutputWriter(tmp_path, prefix="in", clock=_clock)
     data = _png((16, 12))
     media, side = w.write(data, ident="req-123456789", metadata=_meta())
-    assert media.name == "in_20250102-030405-req-1234.png"
-    assert side.name == "in_20250102-030405-req-1234.json"
+    assert media.name == "in_req-1234.png"
+    assert side.name == "in_req-1234.json"
     record = json.loads(side.read_text(encoding="utf-8"))
     assert record["provider"] == "fal"
     assert record["prompt"] == "a cat"
@@ -241,11 +284,11 @@ def test_32_same_ident_concurrent_threads(tmp_path: Path) -> None:
 
 
 def test_existing_files_are_not_overwritten(tmp_path: Path) -> None:
-    (tmp_path / "20250102-030405-abc.png").write_bytes(b"old")
-    (tmp_path / "20250102-030405-abc-2.json").write_text("{}")
+    (tmp_path / "abc.png").write_bytes(b"old")
+    (tmp_path / "abc-2.json").write_text("{}")
     media, _ = OutputWriter(tmp_path, clock=_clock).write(_png(), ident="abc", metadata={})
-    assert media.name == "20250102-030405-abc-3.png"
-    assert (tmp_path / "20250102-030405-abc.png").read_bytes() == b"old"
+    assert media.name == "abc-3.png"
+    assert (tmp_path / "abc.png").read_bytes() == b"old"
 
 
 def test_write_async(tmp_path: Path) -> None:

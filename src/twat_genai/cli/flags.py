@@ -45,6 +45,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _opt(g, "filename_suffix", metavar="TEXT", help="text before the extension of every file name")
     _opt(
         g,
+        "name",
+        metavar="TEMPLATE",
+        help="file names from {prompt} {index} {seed} {model} {date} {id} (default {prompt}-{id})",
+    )
+    _opt(
+        g,
         "concurrency",
         type=_positive_int,
         metavar="N",

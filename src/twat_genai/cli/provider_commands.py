@@ -157,6 +157,7 @@ async def run_provider_command(
         journal=True,
         fresh=bool(getattr(args, "fresh", False)),
         allow_retired=bool(getattr(args, "allow_retired", False)),
+        name_template=getattr(args, "name", None),
         concurrency=args.concurrency,
         on_outcome=on_outcome,
         on_event=on_event,

@@ -217,6 +217,7 @@ def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int
             journal=True,
             fresh=args.fresh,
             allow_retired=args.allow_retired,
+            name_template=args.name,
             concurrency=args.concurrency,
             expand_limit=args.expand_limit,
             on_outcome=printer,

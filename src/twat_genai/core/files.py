@@ -14,13 +14,16 @@ from pathlib import Path
 
 from twat_genai.core.errors import UsageError
 
-#: Temporary files: ``.download.tmp-<random>`` for a stream, ``.{final name}.tmp-<random>`` for
-#: an atomic write (the final name being one this writer hands out, or a stream's temp file).
-_TMP_MARK = ".tmp-"
+#: Temporary files: ``.download.twat-tmp-<random>`` for a stream, and
+#: ``.{final name}.twat-tmp-<random>`` for an atomic write: the mark, not the final name, says
+#: whose they are (names follow a template users choose).
+_TMP_MARK = ".twat-tmp-"
 DOWNLOAD_PREFIX = f".download{_TMP_MARK}"
 _RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts after the prefix
 _OWN_TEMP = re.compile(
-    rf"\.(?:download|\.download\.tmp-{_RANDOM}|[A-Za-z0-9._-]*\d{{8}}-\d{{6}}-[A-Za-z0-9._-]+)"
+    rf"\.[A-Za-z0-9._-]+\.twat-tmp-{_RANDOM}"
+    # earlier releases: ``.download.tmp-…`` and ``.{timestamped name}.tmp-…``
+    rf"|\.(?:download|\.download\.tmp-{_RANDOM}|[A-Za-z0-9._-]*\d{{8}}-\d{{6}}-[A-Za-z0-9._-]+)"
     rf"\.tmp-{_RANDOM}"
 )
 #: A temporary file untouched for this long belongs to a killed run. A day, not minutes: a live

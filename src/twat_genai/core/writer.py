@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from twat_genai.core.embed import embed_parameters, has_content_credentials
+from twat_genai.core.errors import UsageError
 from twat_genai.core.files import (
     DOWNLOAD_PREFIX,
     FILE_MODE,
@@ -58,6 +59,38 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+#: Names a ``--name`` template may use.
+TEMPLATE_FIELDS = ("prompt", "index", "seed", "model", "date", "id")
+
+
+def check_template(template: str) -> str:
+    """``template`` when it uses only :data:`TEMPLATE_FIELDS` (``{prompt}-{seed}``), else a
+    usage error naming the fields."""
+    import string
+
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise UsageError(f"--name {template!r}: {exc}; write fields as {{prompt}}") from None
+    bad = [n for n in names if n not in TEMPLATE_FIELDS]
+    if bad or not names:
+        fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+        what = f"unknown field {{{bad[0]}}}" if bad else "no field"
+        raise UsageError(f"--name {template!r}: {what}; use {fields}")
+    return template
+
+
+def slug_words(text: str, max_len: int = 40) -> str:
+    """A short, readable slug of a prompt: lower-case words joined by ``-``, cut at a word."""
+    words = slugify(text.lower().replace("_", " "), max_len=0).replace(".", "-").split("-")
+    out = ""
+    for word in (w for w in words if w):
+        if out and len(out) + 1 + len(word) > max_len:
+            break
+        out = f"{out}-{word}" if out else word[:max_len]
+    return out
 
 
 def slugify(text: str, max_len: int = 80) -> str:
@@ -152,16 +185,19 @@ class OutputWriter:
         embed: bool = True,
         clock: Callable[[], datetime] = utc_now,
         fsync: bool = False,
+        template: str | None = None,
+        sweep: bool = True,
     ) -> None:
         self.output_dir = Path(output_dir).expanduser()
         self.prefix = prefix
         self.suffix = suffix
+        self.template = check_template(template) if template else None
         self.embed = embed
         self.clock = clock
         self.fsync = fsync
         self._lock = threading.Lock()
         self._reserved: set[str] = set()
-        self._swept = False
+        self._swept = not sweep  # a batch sweeps once per run, not once per writer
 
     def __repr__(self) -> str:
         return f"OutputWriter({str(self.output_dir)!r}, prefix={self.prefix!r})"
@@ -178,19 +214,35 @@ class OutputWriter:
             remove_stale_temps(self.output_dir)
         return self.output_dir
 
-    def _timestamp(self) -> str:
+    def _date(self) -> str:
         now = self.clock()
         now = (
             now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
         )
-        return now.strftime("%Y%m%d-%H%M%S")
+        return now.strftime("%Y%m%d")
 
-    def base_stem(self, *, ident: str, role: str = "", index: int | None = None) -> str:
-        """The name without collision suffix or extension (pure: no disk, no reservation)."""
+    def base_stem(
+        self,
+        *,
+        ident: str,
+        role: str = "",
+        index: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The name without collision suffix or extension (pure: no disk, no reservation):
+        ``{prefix}{slug}-{id8}{suffix}{role}{-N}`` where ``{slug}-{id8}`` (a short slug of the
+        ``prompt`` field, then the start of the request id) is what :attr:`template` replaces."""
         prefix = slugify(self.prefix or "")
         if prefix and prefix[-1] not in "-_":
             prefix += "_"
-        id8 = slugify(ident).strip("-.")[:8] or "noid"
+        values = self._fields(ident, fields or {})
+        if self.template:
+            body = self.template.format_map(values).strip("-_.") or values["id"]
+        else:
+            words = values["prompt"]
+            if words and words == slug_words(self.prefix or ""):
+                words = ""  # the input's name is the prefix already (upscale, rembg)
+            body = "-".join(v for v in (words, values["id"]) if v)
         suffix = slugify(self.suffix or "")
         if suffix and suffix[0] not in "-_":
             suffix = "-" + suffix
@@ -198,18 +250,38 @@ class OutputWriter:
         if role_part and role_part[0] not in "-_":
             role_part = "-" + role_part
         number = f"-{index}" if index is not None else ""
-        return f"{prefix}{self._timestamp()}-{id8}{suffix}{role_part}{number}"
+        return f"{prefix}{body}{suffix}{role_part}{number}"
 
-    def name_for(self, *, ident: str, ext: str, role: str = "", index: int | None = None) -> str:
-        """A fresh file name, reserved for this writer: ``{prefix}{ts}-{id8}{suffix}{role}{-N}.{ext}``.
+    def _fields(self, ident: str, given: Mapping[str, Any]) -> dict[str, str]:
+        """The template fields, each made safe for a file name."""
+        seed = given.get("seed")
+        model = str(given.get("model") or "")
+        return {
+            "prompt": slug_words(str(given.get("prompt") or "")),
+            "index": str(given.get("index", "")),
+            "seed": str(seed) if seed is not None else "noseed",
+            "model": slugify(model.rsplit("/", 1)[-1] if "/" in model else model, 40),
+            "date": self._date(),
+            "id": slugify(ident).strip("-.")[:8] or "noid",
+        }
+
+    def name_for(
+        self,
+        *,
+        ident: str,
+        ext: str,
+        role: str = "",
+        index: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A fresh file name, reserved for this writer (see :meth:`base_stem`).
 
         The stem is free on disk (for both the media file and its ``.json`` sidecar) and not
         handed out before by this writer; ``-2``, ``-3`` … are appended until it is.
         """
         ext = slugify(ext.lstrip(".")).strip("-.").lower() or "bin"
-        return (
-            f"{self._reserve_stem(self.base_stem(ident=ident, role=role, index=index), ext)}.{ext}"
-        )
+        stem = self.base_stem(ident=ident, role=role, index=index, fields=fields)
+        return f"{self._reserve_stem(stem, ext)}.{ext}"
 
     def _stem_free(self, directory: Path, stem: str, ext: str) -> bool:
         if stem in self._reserved:
@@ -236,11 +308,13 @@ class OutputWriter:
         role: str = "",
         index: int | None = None,
         content_type: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> Path:
         """Reserve the path :meth:`write` would use for ``data``, so a caller can record it
-        before the file exists (pass it back as ``path``)."""
+        before the file exists (pass it back as ``path``); ``fields`` fill the name."""
         ext = extension_for(_real_type(data, content_type))
-        return self.output_dir / self.name_for(ident=ident, ext=ext, role=role, index=index)
+        name = self.name_for(ident=ident, ext=ext, role=role, index=index, fields=fields)
+        return self.output_dir / name
 
     # ------------------------------------------------------------------ writing
 

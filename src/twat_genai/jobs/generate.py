@@ -207,6 +207,7 @@ async def generate(
     job: dict[str, Any] | None = None,
     warnings: list[str] | None = None,
     allow_retired: bool = False,
+    index: int | None = None,
 ) -> ProviderResponse:
     """Run ``request`` on ``provider`` and save every file; return the response with paths set.
 
@@ -271,6 +272,7 @@ async def generate(
             earlier=earlier,
             ident=response.request_id,
             index=per_role[file.role] or None,
+            fields=name_fields(request, response, file, index),
             metadata=functools.partial(
                 build_metadata, request, response, file, warnings=warnings, job=job, created=created
             ),
@@ -297,6 +299,24 @@ async def generate(
     return response
 
 
+def name_fields(
+    request: Request, response: ProviderResponse, file: MediaFile, index: int | None
+) -> dict[str, Any]:
+    """What a file's name is made of: a slug of the prompt (of the input's name when there is
+    none), the item's index, the seed, the model."""
+    text = getattr(request, "prompt", None) or ""
+    if not text.strip():
+        images = getattr(request, "images", None) or [getattr(request, "image", None)]
+        first = images[0] if images else None
+        text = (getattr(first, "stem", None) or "") if first is not None else ""
+    return {
+        "prompt": text,
+        "index": index if index is not None else "",
+        "seed": file.seed if file.seed is not None else getattr(request, "seed", None),
+        "model": response.model,
+    }
+
+
 async def _save(
     provider: Provider,
     writer: OutputWriter,
@@ -308,6 +328,7 @@ async def _save(
     earlier: Path | None,
     ident: str,
     index: int | None,
+    fields: dict[str, Any],
     metadata: Callable[[], dict[str, Any]],
 ) -> tuple[Path, Path]:
     """Write one output file and its sidecar under ``earlier`` or a new name, recorded (the
@@ -325,7 +346,12 @@ async def _save(
         if file.width is None and file.kind == "image":
             file.width, file.height = _size_of(stream.head)
         path = earlier or writer.plan(
-            stream.head, ident=ident, role=file.role, index=index, content_type=file.content_type
+            stream.head,
+            ident=ident,
+            role=file.role,
+            index=index,
+            content_type=file.content_type,
+            fields=fields,
         )
         ctx.event("saving", file=key, path=str(path))
         commit = asyncio.ensure_future(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.errors import UsageError
+from twat_genai.core.files import remove_stale_temps
 from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
 from twat_genai.jobs.generate import adapt_request, generate
@@ -84,6 +85,9 @@ class RunOptions:
     on_outcome: Callable[[Outcome], None] | None = None
     on_event: EventHook | None = None
     summary: Summary | None = None
+    #: ``--name``: the file-name template (``{prompt}``, ``{index}``, ``{seed}``, ``{model}``,
+    #: ``{date}``, ``{id}``); None for ``{slug}-{id8}``.
+    name_template: str | None = None
 
 
 async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
@@ -92,12 +96,19 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
     checked before anything is paid for; a journaled run skips finished items and re-attaches
     to submitted jobs."""
     out_dir = _checked_output_dir(options.output_dir)
+    remove_stale_temps(out_dir)  # once per run: nothing per item scans the folder
     writers: dict[str | None, OutputWriter] = {}
 
     def writer_for(job: Job) -> OutputWriter:
         prefix = job.prefix if job.prefix is not None else options.prefix
         if prefix not in writers:
-            writers[prefix] = OutputWriter(out_dir, prefix=prefix, suffix=options.suffix)
+            writers[prefix] = OutputWriter(
+                out_dir,
+                prefix=prefix,
+                suffix=options.suffix,
+                template=options.name_template,
+                sweep=False,
+            )
         return writers[prefix]
 
     for job in jobs:  # every job is checked before the first one is paid for
@@ -128,7 +139,12 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             Item(
                 label=job.label or getattr(job.request, "prompt", "") or options.command,
                 run=functools.partial(
-                    _run_job, runner, job, writer_for(job), allow_retired=options.allow_retired
+                    _run_job,
+                    runner,
+                    job,
+                    writer_for(job),
+                    allow_retired=options.allow_retired,
+                    index=len(items),
                 ),
                 key=key,
                 takes_context=True,
@@ -182,6 +198,7 @@ async def _run_job(
     ctx: CallContext,
     *,
     allow_retired: bool = False,
+    index: int | None = None,
 ) -> ProviderResponse:
     return await generate(
         provider,
@@ -191,6 +208,7 @@ async def _run_job(
         job=dict(job.meta),
         warnings=list(job.warnings),
         allow_retired=allow_retired,
+        index=index,
     )
 
 

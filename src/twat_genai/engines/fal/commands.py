@@ -168,6 +168,7 @@ class TwatGenAiCLI:
         border: float = 5.0,
         fresh: bool = False,
         allow_retired: bool = False,
+        name: str | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         **tool_options: Any,
     ) -> Summary:
@@ -283,6 +284,7 @@ class TwatGenAiCLI:
                 journal=True,
                 fresh=fresh,
                 allow_retired=allow_retired,
+                name_template=name,
                 concurrency=self.concurrency,
                 on_outcome=as_image_result,
                 on_event=on_event,
