@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -302,9 +303,13 @@ def test_image_body_is_flat_json_and_the_jpeg_is_saved(
 
 
 def test_image_defaults_send_size_and_model(chutes_server: EmulatorServer, tmp_path: Path) -> None:
-    client(tmp_path).generate_image("x", model="JuggernautXL")
+    """The size and model always go; a seed is chosen when none is given, sent and recorded."""
+    result = client(tmp_path).generate_image("x", model="JuggernautXL")
     (call,) = chutes_calls(chutes_server)
+    seed = call["args"].pop("seed")
     assert call["args"] == {"model": "JuggernautXL", "prompt": "x", "width": 1024, "height": 1024}
+    assert isinstance(seed, int) and 0 <= seed <= 2**31 - 1
+    assert sidecar(result.files[0].path)["seed"] == seed
 
 
 def test_unknown_model_is_a_404_model_error(chutes_server: EmulatorServer, tmp_path: Path) -> None:
@@ -351,6 +356,7 @@ def test_hidream_maps_the_size_with_a_warning(
     result = client(tmp_path).generate_image("tower", model="hidream", width=1920, height=1080)
     (call,) = chutes_calls(chutes_server)
     assert call["path"] == "/chutes/chutes-hidream/generate"
+    assert 0 <= call["args"].pop("seed") <= 10**8  # chosen within HiDream's range
     assert call["args"] == {
         "prompt": "tower",
         "resolution": "1360x768",
@@ -389,7 +395,10 @@ def test_hidream_edit_sends_base64_and_keeps_the_size(
     path = result.files[0].path
     assert path is not None and path.name.startswith(slugify("cat photo") + "_")
     assert Image.open(path).size == (300, 200)
-    assert sidecar(path)["inputs"] == [str(source)]
+    [inp] = sidecar(path)["inputs"]
+    assert inp["role"] == "image" and inp["source"] == str(source.resolve())
+    assert inp["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert (inp["bytes"], inp["width"], inp["height"]) == (source.stat().st_size, 300, 200)
 
 
 async def _edit(out: Path, source: Path) -> Any:
@@ -816,4 +825,6 @@ def test_inference_time_does_not_need_response_elapsed(
     assert file.path is not None and file.path.exists()
     (seconds,) = result.timings.values()
     assert isinstance(seconds, float) and seconds >= 0
-    assert sidecar(file.path)["timings"] == result.timings
+    timings = sidecar(file.path)["timings"]
+    assert timings["inference"] == seconds
+    assert timings["total"] >= timings["remote"] >= 0 and timings["downloading"] >= 0

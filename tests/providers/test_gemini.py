@@ -136,7 +136,11 @@ def test_transform_sends_two_inline_images_and_key_only_in_header(
     assert meta["model"] == "gemini-nano-banana-2.1"
     assert meta["text"] and meta["text"][0].startswith("Here is the image")
     assert meta["usage"]["totalTokenCount"] > 0
-    assert meta["inputs"] == [str(subject), str(reference)]
+    assert [i["source"] for i in meta["inputs"]] == [
+        str(subject.resolve()),
+        str(reference.resolve()),
+    ]
+    assert all(len(i["sha256"]) == 64 for i in meta["inputs"])
     assert response.text == meta["text"]
     assert_no_secret(GEMINI_SECRET, out, gemini_env)
 

@@ -256,7 +256,8 @@ def test_remote_input_is_fetched_without_the_key(
     assert fetch["path"].startswith("/files/") and "authorization" not in fetch["headers"]
     assert edit["args"]["image"].startswith("<file 'remote.png' image/png")
     assert "authorization" in edit["headers"]
-    assert sidecar(response.files[0].path)["inputs"] == [url]
+    [inp] = sidecar(response.files[0].path)["inputs"]
+    assert inp["source"] == url and inp["bytes"] == len(data) and inp["width"] == 256
 
 
 def test_broken_url_leaves_no_file(openai_env: EmulatorServer, tmp_path: Path) -> None:
@@ -287,7 +288,7 @@ def test_edit_with_one_image_uses_image_field(
     assert file.path is not None and file.path.name.startswith("portrait_")
     with Image.open(file.path) as img:
         assert img.size == (1024, 1536)  # "auto" follows the input's shape
-    assert sidecar(file.path)["inputs"] == [str(src)]
+    assert [i["source"] for i in sidecar(file.path)["inputs"]] == [str(src.resolve())]
     assert_no_secret(OPENAI_SECRET, tmp_path / "out", openai_env)
 
 
@@ -311,7 +312,11 @@ def test_edit_with_two_images_and_mask_uses_image_array(
     assert args["size"] == "1024x1024" and args["n"] == "1"
     (file,) = response.files
     meta = sidecar(file.path)
-    assert meta["inputs"] == [str(first), str(second), f"mask: {mask}"]
+    assert [(i["role"], i["source"]) for i in meta["inputs"]] == [
+        ("image", str(first.resolve())),
+        ("image", str(second.resolve())),
+        ("mask", str(mask.resolve())),
+    ]
     assert meta["parameters"]["image[]"] == [str(first), str(second)]
 
 

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import functools
 import math
+import random
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
@@ -24,13 +26,14 @@ from twat_genai.core.models import (
     MediaFile,
     ProviderResponse,
     Request,
-    VideoGenerationRequest,
 )
-from twat_genai.core.records import shorten
 from twat_genai.core.sizes import size_for_aspect_ratio
 from twat_genai.core.writer import OutputWriter
 from twat_genai.jobs.checks import check_request
+from twat_genai.jobs.cost import estimate
+from twat_genai.jobs.sidecar import build_metadata, input_records
 from twat_genai.providers.base import CallContext, Provider, request_kind
+from twat_genai.providers.inputs import noting_inputs
 from twat_genai.providers.registry import resolve_alias
 
 if TYPE_CHECKING:
@@ -87,11 +90,26 @@ def adapt_request(
             if value not in (None, [], "") and name not in fields:
                 warnings.append(f"{info.id} does not support {name.replace('_', ' ')}; ignored")
                 update[name] = empty
+        seed = _chosen_seed(info, request)
+        if seed is not None:
+            update["seed"] = seed
         ratio = update.get("aspect_ratio", request.aspect_ratio)
         size = update.get("size", request.size)
         if ratio and info.size.form not in ("aspect_ratio", "none") and size is None:
             update.update(size=size_for_aspect_ratio(ratio), size_preset=None, aspect_ratio=None)
     return (request.model_copy(update=update) if update else request), info, warnings
+
+
+def _chosen_seed(info: ModelInfo, request: Request) -> int | None:
+    """A seed for a model that honours seeds when the user gave none, within the model's
+    documented range: sent and recorded, so the file can be made again."""
+    wire = info.wire("seed")
+    if not (info.known and info.seed and wire) or getattr(request, "seed", 0) is not None:
+        return None
+    spec = info.params.get(wire)
+    low = int(spec.min) if spec is not None and spec.min is not None else 0
+    high = int(spec.max) if spec is not None and spec.max is not None else 2**31 - 1
+    return random.randint(low, min(high, 2**31 - 1))
 
 
 def split_n(request: Request, max_per_call: int) -> list[Request]:
@@ -135,69 +153,6 @@ def _merge(responses: list[ProviderResponse]) -> ProviderResponse:
     return merged
 
 
-def _inputs(request: Request) -> list[str]:
-    refs: list[str] = []
-    if isinstance(request, ImageEditRequest):
-        refs += [i.describe() for i in request.images]
-        if request.mask is not None:
-            refs.append("mask: " + request.mask.describe())
-    if isinstance(request, VideoGenerationRequest):
-        for label, frame in (
-            ("first_frame", request.first_frame),
-            ("last_frame", request.last_frame),
-        ):
-            if frame is not None:
-                refs.append(f"{label}: {frame.describe()}")
-    image = getattr(request, "image", None)
-    if image is not None and hasattr(image, "describe"):
-        refs.append(image.describe())
-    return refs
-
-
-def build_metadata(
-    request: Request,
-    response: ProviderResponse,
-    file: MediaFile,
-    *,
-    warnings: list[str],
-    job: dict[str, Any] | None,
-    created: datetime,
-) -> dict[str, Any]:
-    """Everything needed to reproduce a file: the sidecar's content (redacted by the writer)."""
-    from twat_genai.core.version import __version__
-
-    job = dict(job or {})
-    prompt = getattr(request, "prompt", None)
-    return {
-        "provider": response.provider,
-        "model": response.model,
-        "request_id": response.request_id,
-        "created": created.isoformat(timespec="seconds"),
-        "original_prompt": job.pop("original_prompt", prompt),
-        "prompt": prompt,
-        "parameters": response.sent,
-        "request": shorten(request.model_dump(mode="json", exclude_none=True)),
-        "inputs": _inputs(request),
-        "result": {
-            "url": file.url if file.url and not file.url.startswith("data:") else None,
-            "width": file.width,
-            "height": file.height,
-            "content_type": file.content_type,
-            "seed": file.seed,
-            "blocked": file.blocked,
-            "role": file.role or "main",
-            **file.extra,
-        },
-        "provider_result": response.raw,
-        "text": response.text,
-        "usage": response.usage,
-        "warnings": warnings,
-        "timings": response.timings,
-        "job": job,
-        "twat_genai_version": __version__,
-    }
-
-
 async def generate(
     provider: Provider,
     request: Request,
@@ -215,12 +170,15 @@ async def generate(
     provider returned nothing, and the provider's own errors otherwise.
     """
     ctx = ctx or CallContext()
+    started = time.monotonic()
     request, info, adapt_warnings = adapt_request(provider, request, allow_retired=allow_retired)
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, max(1, info.max_images))
-    responses = await _all_or_none(
-        [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
-    )
+    with noting_inputs() as notes:
+        responses = await _all_or_none(
+            [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
+        )
+    remote_done = time.monotonic()
     # The remote work is over: a batch runner may start the next job while this one saves.
     ctx.event("remote_done", calls=len(parts))
     # The provider has answered: a failure from here on (a download) is no reason to pay again.
@@ -243,6 +201,9 @@ async def generate(
         response.files.remove(file)
         warnings.append(f"an output was not saved: {error}")
     created = datetime.now(timezone.utc)
+    inputs = input_records(request, notes)
+    price = estimate(info, request)
+    timings: dict[str, float] = {"remote": round(remote_done - started, 3)}
     saved = blocked = 0
     per_role: Counter[str] = Counter()  # -1, -2 … number the files of one role
     for position, file in enumerate(response.files):
@@ -273,8 +234,20 @@ async def generate(
             ident=response.request_id,
             index=per_role[file.role] or None,
             fields=name_fields(request, response, file, index),
+            timings=timings,
+            started=started,
             metadata=functools.partial(
-                build_metadata, request, response, file, warnings=warnings, job=job, created=created
+                build_metadata,
+                request,
+                response,
+                file,
+                info=info,
+                warnings=warnings,
+                job=job,
+                created=created,
+                inputs=inputs,
+                cost=price,
+                timings=timings,
             ),
         )
         per_role[file.role] += 1
@@ -329,6 +302,8 @@ async def _save(
     ident: str,
     index: int | None,
     fields: dict[str, Any],
+    timings: dict[str, float],
+    started: float,
     metadata: Callable[[], dict[str, Any]],
 ) -> tuple[Path, Path]:
     """Write one output file and its sidecar under ``earlier`` or a new name, recorded (the
@@ -337,10 +312,15 @@ async def _save(
     are refused (:class:`ModelError`) and the temporary file removed."""
 
     with writer.write_stream() as stream:
+        fetch_started = time.monotonic()
         if file.data is None and file.url and not file.url.startswith("data:"):
             await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
         else:
             stream.write(file.data if file.data is not None else _decode_data_url(file.url or ""))
+        timings["downloading"] = round(
+            timings.get("downloading", 0.0) + time.monotonic() - fetch_started, 3
+        )
+        timings["total"] = round(time.monotonic() - started, 3)
         if file.data is None:  # bytes in hand were checked before anything was written
             _check_media(file, response, stream.head, stream.bytes_written)
         if file.width is None and file.kind == "image":

@@ -33,7 +33,7 @@ from twat_genai.providers.base import CallContext, Capabilities, Provider
 from twat_genai.providers.catalog import SizeSpec
 from twat_genai.providers.fal.queue import FalJob, FalQueue, fal_urls
 from twat_genai.providers.fal.sizes import fal_image_size
-from twat_genai.providers.inputs import read_input
+from twat_genai.providers.inputs import note_input, read_input
 
 if TYPE_CHECKING:
     from twat_genai.providers.catalog import ModelInfo
@@ -212,14 +212,18 @@ class FalProvider(Provider):
         converted first), everything else uploaded once per content."""
         if inp.is_remote and max_side is None and not png:
             assert inp.url is not None
+            note_input(inp.url)  # fal reads it itself: nothing to hash here
             return inp.url, None
         data, mime, size = await read_input(inp, self.fetcher)
+        original = size
         if max_side is not None and max(size) > max_side:
             data, _, size = await asyncio.to_thread(media.resize_to_max_side, data, max_side)
             mime = media.sniff_media_type(data) or mime
         if png and mime != "image/png":
             data = await asyncio.to_thread(media.reencode_png, data)
             mime = "image/png"
+        if size != original or png:
+            note_input(inp.describe(), data, size, sent_as=f"{mime} {size[0]}x{size[1]}")
         return await self.upload(data, mime), size
 
     async def upload(self, data: bytes, mime: str) -> str:
