@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from .emulator.fal import (
-    FLUX_ENDPOINTS,
+    ENDPOINTS,
     IMAGE_SIZE_PRESETS,
     NAMESPACES,
-    UPSCALERS,
     FalEmulator,
     FalJob,
     FalModelError,
@@ -16,10 +15,9 @@ from .emulator.fal import (
 )
 
 __all__ = [
-    "FLUX_ENDPOINTS",
+    "ENDPOINTS",
     "IMAGE_SIZE_PRESETS",
     "NAMESPACES",
-    "UPSCALERS",
     "FalEmulator",
     "FalJob",
     "FalModelError",

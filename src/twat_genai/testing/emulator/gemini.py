@@ -20,6 +20,7 @@ import base64
 import binascii
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from PIL import Image
 from . import media
 from .app import EmulatorApp
 from .http import EmulatorRequest, EmulatorResponse, json_response
+from .inputs import InputError
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
 
 if TYPE_CHECKING:
@@ -169,7 +171,8 @@ class GeminiEmulator(EmulatorApp):
         if not isinstance(body, dict):
             return google_error(400, "Invalid JSON payload received. Expected an object.")
         try:
-            call = await asyncio.to_thread(_parse, model, body)
+            fetched = await self.server.inputs.fetch_many(_file_uris(body))
+            call = await asyncio.to_thread(_parse, model, body, fetched)
         except _Invalid as exc:
             return google_error(400, str(exc))
         if call.notes:
@@ -272,7 +275,31 @@ def _decode_b64(data: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-def _parse(model: str, body: dict[str, Any]) -> _Call:
+def _parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    contents = body.get("contents")
+    contents = [contents] if isinstance(contents, dict) else contents
+    if not isinstance(contents, list):
+        return []
+    return [
+        p
+        for c in contents
+        if isinstance(c, dict) and isinstance(c.get("parts"), list)
+        for p in c["parts"]
+        if isinstance(p, dict)
+    ]
+
+
+def _file_uris(body: dict[str, Any]) -> list[str]:
+    """Every ``fileData.fileUri`` of a request (fetched before the call is parsed)."""
+    uris = []
+    for part in _parts(body):
+        file_data = _get(part, "fileData", "file_data")
+        if isinstance(file_data, dict):
+            uris.append(str(_get(file_data, "fileUri", "file_uri") or ""))
+    return uris
+
+
+def _parse(model: str, body: dict[str, Any], fetched: Mapping[str, bytes | InputError]) -> _Call:
     """The call's text, images and config from a generateContent body (both spellings)."""
     contents = body.get("contents")
     if isinstance(contents, dict):
@@ -308,8 +335,18 @@ def _parse(model: str, body: dict[str, Any]) -> _Call:
             file_data = _get(part, "fileData", "file_data")
             if isinstance(file_data, dict):
                 uri = str(_get(file_data, "fileUri", "file_uri") or "")
-                call.images.append(media.stand_in(uri))
-                call.notes.append(f"fileData {uri[:60]} replaced by a stand-in picture")
+                got = fetched.get(uri)
+                try:
+                    if not isinstance(got, bytes):
+                        raise media.MediaError(got.reason if got else "not fetched")
+                    call.images.append(media.decode(got).convert("RGB"))
+                except media.MediaError as exc:
+                    # Google's wording for an unreadable fileUri is [uncertain]; the status
+                    # (400 INVALID_ARGUMENT) is what clients key on.
+                    raise _Invalid(
+                        f"* GenerateContentRequest.contents.parts.file_data.file_uri: "
+                        f"Cannot fetch content from the provided URL ({exc})."
+                    ) from None
     call.prompt = "\n".join(texts)
     config = _get(body, "generationConfig", "generation_config") or {}
     if not isinstance(config, dict):

@@ -166,11 +166,6 @@ def data_uri(data: bytes, content_type: str) -> str:
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
 
 
-def stand_in(url: str, width: int = 512, height: int = 512) -> Image.Image:
-    """Deterministic picture used for a foreign URL, since the emulator never goes online."""
-    return picture("stand-in:" + url, width, height)
-
-
 def capped(width: int, height: int, cap: int = MAX_SIDE) -> tuple[int, int]:
     """``(width, height)`` shrunk to fit ``cap`` on the long side, aspect kept."""
     long_side = max(width, height)

@@ -1,5 +1,6 @@
 """OpenAI Images API emulator: ``POST /v1/images/generations`` (JSON) and ``/v1/images/edits``
-(multipart, ``image`` or repeated ``image[]``, optional ``mask``), with real image bytes.
+(multipart ``image`` or repeated ``image[]`` and optional ``mask``, or JSON ``images[]`` and
+``mask`` referencing ``image_url``s, fetched as :mod:`.inputs` fetches), with real image bytes.
 
 Mounted at ``/openai``, so clients and the official SDK use ``base_url=<root>/openai/v1``.
 Wire facts follow PROTOCOLS.md §2; where that file marks a fact uncertain, a comment says so.
@@ -24,7 +25,8 @@ from PIL import Image, ImageOps
 
 from . import media
 from .app import EmulatorApp
-from .http import EmulatorRequest, EmulatorResponse, FormData, json_response
+from .http import EmulatorRequest, EmulatorResponse, json_response
+from .inputs import InputError
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
 
 if TYPE_CHECKING:
@@ -161,7 +163,8 @@ class OpenAIEmulator(EmulatorApp):
     # -- parsing -----------------------------------------------------------------------------
 
     async def _parse(self, req: EmulatorRequest, kind: str) -> _Call:
-        if kind == "generations":
+        ctype = req.content_type.lower()
+        if kind == "generations" or "json" in ctype:
             try:
                 args = req.json() if req.body else None
             except ValueError:
@@ -171,19 +174,58 @@ class OpenAIEmulator(EmulatorApp):
                 ) from None
             if not isinstance(args, dict):
                 raise _BadRequest("The request body must be a JSON object.")
-            return self._common(kind, args)
-        ctype = req.content_type.lower()
+            call = self._common(kind, args)
+            if kind == "edits":  # JSON edits reference images by URL (GPT image models)
+                images, mask = await self._fetch_refs(args)
+                call.images, call.mask = await asyncio.to_thread(_decode_inputs, images, mask)
+            return call
         if not ctype.startswith("multipart/form-data"):
             raise _BadRequest(
                 "Invalid Content-Type header "
-                f"({req.content_type or 'none'}), expected multipart/form-data.",
+                f"({req.content_type or 'none'}), expected multipart/form-data or "
+                "application/json.",
                 code="invalid_content_type",
             )
         form = req.form()
         args = {k: (v[0] if len(v) == 1 else v) for k, v in form.fields.items()}
         call = self._common(kind, args)
-        call.images, call.mask = await asyncio.to_thread(self._edit_inputs, form)
+        files = [*form.files.get("image", []), *form.files.get("image[]", [])]
+        mask_part = form.file("mask")
+        call.images, call.mask = await asyncio.to_thread(
+            _decode_inputs,
+            [f.data for f in files],
+            None if mask_part is None else mask_part.data,
+        )
         return call
+
+    async def _fetch_refs(self, args: dict[str, Any]) -> tuple[list[bytes], bytes | None]:
+        """The bytes behind ``images[].image_url`` and ``mask.image_url`` (URL or data URL)."""
+        refs = args.get("images")
+        if not isinstance(refs, list) or not refs:
+            raise _BadRequest(
+                "Missing required parameter: 'images'.", "images", "missing_required_parameter"
+            )
+        params = [f"images[{i}]" for i in range(len(refs))]
+        urls = [_ref_url(ref, param) for ref, param in zip(refs, params, strict=True)]
+        if args.get("mask") is not None:
+            params.append("mask")
+            urls.append(_ref_url(args["mask"], "mask"))
+        fetched = await self.server.inputs.fetch_many(urls)
+        datas: list[bytes] = []
+        for url, param in zip(urls, params, strict=True):
+            got = fetched[url]
+            if isinstance(got, InputError):
+                # Wording [uncertain]; the 400 invalid_request_error naming the input is what
+                # clients key on.
+                raise _BadRequest(
+                    f"Invalid '{param}.image_url': the image could not be downloaded "
+                    f"({got.reason}).",
+                    f"{param}.image_url",
+                    "invalid_image_url",
+                )
+            datas.append(got)
+        has_mask = args.get("mask") is not None
+        return (datas[:-1], datas[-1]) if has_mask else (datas, None)
 
     def _common(self, kind: str, args: dict[str, Any]) -> _Call:
         prompt = args.get("prompt")
@@ -240,47 +282,6 @@ class OpenAIEmulator(EmulatorApp):
                 "invalid_value",
             )
         return _Call(kind, model, prompt, n, None if size is None else str(size), args)
-
-    def _edit_inputs(self, form: FormData) -> tuple[list[Image.Image], Image.Image | None]:
-        files = [*form.files.get("image", []), *form.files.get("image[]", [])]
-        if not files:
-            raise _BadRequest(
-                "Missing required parameter: 'image'.", "image", "missing_required_parameter"
-            )
-        if len(files) > MAX_IMAGES_PER_EDIT:
-            raise _BadRequest(
-                f"Invalid 'image': array too long. Expected an array with maximum length "
-                f"{MAX_IMAGES_PER_EDIT}, but got an array with length {len(files)} instead.",
-                "image",
-                "array_above_max_length",
-            )
-        images: list[Image.Image] = []
-        for n, part in enumerate(files, start=1):
-            try:
-                images.append(media.decode(part.data))
-            except media.MediaError:
-                raise _BadRequest(
-                    f"Invalid image file or mode for image {n}, please check your image file.",
-                    "image",
-                    "invalid_image_file",
-                ) from None
-        mask_part = form.file("mask")
-        mask: Image.Image | None = None
-        if mask_part is not None:
-            try:
-                mask = media.decode(mask_part.data)
-            except media.MediaError:
-                raise _BadRequest(
-                    "Invalid mask image file.", "mask", "invalid_image_file"
-                ) from None
-            if mask.size != images[0].size:
-                raise _BadRequest(
-                    "Invalid mask image: the mask and the image must have the same dimensions "
-                    f"(got {mask.width}x{mask.height} and {images[0].width}x{images[0].height}).",
-                    "mask",
-                    "invalid_image_dimensions",
-                )
-        return images, mask
 
     # -- scenarios ---------------------------------------------------------------------------
 
@@ -398,6 +399,63 @@ class OpenAIEmulator(EmulatorApp):
             return media.blend(mixed, key, 0.35)
         area = _edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
         return Image.composite(media.picture(key, width, height), mixed, area)
+
+
+def _ref_url(ref: Any, param: str) -> str:
+    """The URL of one image reference ``{"image_url": ...}`` of a JSON edit."""
+    if isinstance(ref, dict) and isinstance(ref.get("image_url"), str) and ref["image_url"]:
+        return str(ref["image_url"])
+    if isinstance(ref, dict) and ref.get("file_id"):
+        # The emulator has no Files API, so no file id can exist here.
+        raise _BadRequest(
+            f"Invalid '{param}.file_id': no such file.", f"{param}.file_id", "invalid_file_id"
+        )
+    raise _BadRequest(
+        f"Invalid '{param}': expected an object with 'image_url' or 'file_id'.",
+        param,
+        "invalid_type",
+    )
+
+
+def _decode_inputs(
+    blobs: list[bytes], mask_blob: bytes | None
+) -> tuple[list[Image.Image], Image.Image | None]:
+    """Decode and check the edit inputs (count, decodable, mask size), in OpenAI's 400s."""
+    if not blobs:
+        raise _BadRequest(
+            "Missing required parameter: 'image'.", "image", "missing_required_parameter"
+        )
+    if len(blobs) > MAX_IMAGES_PER_EDIT:
+        raise _BadRequest(
+            f"Invalid 'image': array too long. Expected an array with maximum length "
+            f"{MAX_IMAGES_PER_EDIT}, but got an array with length {len(blobs)} instead.",
+            "image",
+            "array_above_max_length",
+        )
+    images: list[Image.Image] = []
+    for n, data in enumerate(blobs, start=1):
+        try:
+            images.append(media.decode(data))
+        except media.MediaError:
+            raise _BadRequest(
+                f"Invalid image file or mode for image {n}, please check your image file.",
+                "image",
+                "invalid_image_file",
+            ) from None
+    mask: Image.Image | None = None
+    if mask_blob is not None:
+        try:
+            mask = media.decode(mask_blob)
+        except media.MediaError:
+            raise _BadRequest("Invalid mask image file.", "mask", "invalid_image_file") from None
+        if mask.size != images[0].size:
+            raise _BadRequest(
+                "Invalid mask image: the mask and the image must have the same dimensions "
+                f"(got {mask.width}x{mask.height} and {images[0].width}x{images[0].height}).",
+                "mask",
+                "invalid_image_dimensions",
+            )
+    return images, mask
 
 
 def _int(value: Any, name: str) -> int:

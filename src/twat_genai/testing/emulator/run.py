@@ -1,7 +1,8 @@
 """Running the emulator: in a background thread (tests, ``--sandbox``) or in the foreground.
 
 ``serve()`` is what ``twat-genai emulator`` calls. Options the CLI does not pass can be set
-through the environment: ``TWAT_GENAI_EMULATOR_PLAIN_IMAGES=1`` for plain pictures.
+through the environment: ``TWAT_GENAI_EMULATOR_PLAIN_IMAGES=1`` for plain pictures and
+``TWAT_GENAI_EMULATOR_FETCH_REMOTE=1`` to let the emulator fetch input URLs beyond loopback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def running_emulator(**kwargs: Any) -> Iterator[EmulatorServer]:
 
     Sync code (the CLI's ``--sandbox``, tests) gets a started server and can reach its
     ``root`` and ``env()``; leaving the block stops it. ``kwargs`` go to the constructor
-    (``port``, ``latency``, ``capacity``, ``plain_images``, ``apps``, ...).
+    (``port``, ``latency``, ``capacity``, ``plain_images``, ``fetch_remote``, ``apps``, ...).
     """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="twat-genai-emulator", daemon=True)
@@ -79,6 +80,7 @@ def serve(
     latency: float = 0.0,
     capacity: int = 8,
     plain_images: bool | None = None,
+    fetch_remote: bool | None = None,
 ) -> int:
     """Run the emulator in the foreground until SIGINT/SIGTERM; returns the exit code (0).
 
@@ -88,8 +90,15 @@ def serve(
     """
     if plain_images is None:
         plain_images = _env_flag("TWAT_GENAI_EMULATOR_PLAIN_IMAGES")
+    if fetch_remote is None:
+        fetch_remote = _env_flag("TWAT_GENAI_EMULATOR_FETCH_REMOTE")
     server = EmulatorServer(
-        host=host, port=port, latency=latency, capacity=capacity, plain_images=plain_images
+        host=host,
+        port=port,
+        latency=latency,
+        capacity=capacity,
+        plain_images=plain_images,
+        fetch_remote=fetch_remote,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_until_signal(server))
@@ -108,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--plain-images", action="store_true", default=None, help="one flat picture per size"
     )
+    parser.add_argument(
+        "--fetch-remote",
+        action="store_true",
+        default=None,
+        help="fetch input URLs on any host (default: loopback only)",
+    )
     args = parser.parse_args(argv)
     return serve(
         host=args.host,
@@ -115,4 +130,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency=args.latency,
         capacity=args.capacity,
         plain_images=args.plain_images,
+        fetch_remote=args.fetch_remote,
     )

@@ -27,6 +27,7 @@ from aiohttp import web
 from .app import EmulatorApp
 from .control import CONTROL, control
 from .http import EmulatorRequest, EmulatorResponse, Headers, json_response
+from .inputs import InputFetcher
 from .log import LOG_CAP, LogEntry, RequestLog, Stats
 from .plugins import install_apps
 from .store import FileStore
@@ -47,6 +48,7 @@ class EmulatorServer:
     them. ``apps=None`` installs the built-in apps and the plugins (:mod:`.plugins`); pass
     ``{}`` for a bare server. ``plain_images`` answers one flat picture per size and format
     (cached) instead of drawing one per request, so benchmarks measure the protocol only.
+    ``fetch_remote`` lets apps fetch input URLs on hosts other than loopback (:mod:`.inputs`).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class EmulatorServer:
         apps: Mapping[str, EmulatorApp] | None = None,
         clock: Callable[[], float] = time.monotonic,
         plain_images: bool = False,
+        fetch_remote: bool = False,
         log_cap: int = LOG_CAP,
     ) -> None:
         self.host, self.port = host, port
@@ -68,6 +71,7 @@ class EmulatorServer:
         self.files = FileStore(self)
         self.stats = Stats()
         self.log = RequestLog(log_cap)
+        self.inputs = InputFetcher(self, fetch_remote=fetch_remote)
         self.apps: dict[str, EmulatorApp] = {}
         self._runner: web.ServerRunner | None = None
         self._released = asyncio.Event()
@@ -163,11 +167,12 @@ class EmulatorServer:
         return self
 
     async def stop(self) -> None:
-        """Close the listener, open connections and app background work."""
+        """Close the listener, open connections, app background work and the input client."""
         if self._runner is None:
             return
         for app in self.apps.values():
             await app.aclose()
+        await self.inputs.aclose()
         await self._runner.cleanup()
 
     async def __aenter__(self) -> EmulatorServer:

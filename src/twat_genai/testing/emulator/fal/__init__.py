@@ -1,7 +1,8 @@
 """fal.ai emulator: the queue, sync-run, storage and CDN protocols, with real image outputs.
 
 Rooms: :mod:`.app` (routing, submit, status, result, cancel), :mod:`.queue` (lanes, jobs, SSE),
-:mod:`.storage` (REST token, uploads, CDN), :mod:`.models` (what each model answers),
+:mod:`.storage` (REST token, uploads, CDN), :mod:`.endpoints` (the endpoints it knows),
+:mod:`.models` (what each model answers), :mod:`.generic` (any other endpoint id),
 :mod:`.args` (argument reading), :mod:`.errors` (fal's error shapes), :mod:`.auth`.
 """
 
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from .app import NAMESPACES, FalEmulator
 from .args import IMAGE_SIZE_PRESETS
+from .endpoints import ENDPOINTS, Endpoint, Param
 from .errors import FalModelError, Outcome, error_for_code, validation_error
-from .models import FLUX_ENDPOINTS, UPSCALERS
 from .queue import FalJob
 
 if TYPE_CHECKING:
@@ -27,14 +28,15 @@ def install(server: EmulatorServer) -> FalEmulator:
 
 
 __all__ = [
-    "FLUX_ENDPOINTS",
+    "ENDPOINTS",
     "IMAGE_SIZE_PRESETS",
     "NAMESPACES",
-    "UPSCALERS",
+    "Endpoint",
     "FalEmulator",
     "FalJob",
     "FalModelError",
     "Outcome",
+    "Param",
     "error_for_code",
     "install",
     "validation_error",

@@ -15,8 +15,9 @@ from ..app import EmulatorApp
 from ..http import EmulatorRequest, EmulatorResponse, json_response
 from ..scenarios import scenarios_in
 from .auth import authorized, parse_args, unauthorized
+from .endpoints import ENDPOINTS, ignored
 from .errors import Outcome
-from .models import FalModels
+from .models import FalModels, input_urls
 from .queue import FalJob, FalQueue
 from .storage import FalStorage
 
@@ -107,7 +108,12 @@ class FalEmulator(EmulatorApp):
         if sc.ratelimit and self.first_time("ratelimit", str(args.get("prompt"))):
             self.count("rate_limited")
             return json_response({"detail": "Too many requests"}, 429, {"retry-after": "0"})
-        req.note = self.models.foreign_note(args)
+        spec = ENDPOINTS.get(endpoint)
+        req.ignored = ignored(endpoint, args)
+        if spec is None:
+            req.note = "endpoint not in the emulator's table: answered by the shape of its request"
+        elif spec.retired_for:
+            req.note = f"{endpoint} is retired: fal serves {spec.retired_for}"
         return args
 
     def _submit(self, req: EmulatorRequest, endpoint: str, app_base: str) -> EmulatorResponse:
@@ -122,10 +128,14 @@ class FalEmulator(EmulatorApp):
         return json_response(body)
 
     async def _run_model(self, job: FalJob, duration: float) -> Outcome:
+        urls = input_urls(job.args)
+        fetched = await self.server.inputs.fetch_many(urls) if urls else {}
         if self.server.plain_images and not self.models.has_inputs(job.args):
             # A cached flat picture costs nothing: no thread hand-off (benchmarks).
-            return self.models.process(job.endpoint, job.args, job, duration)
-        return await asyncio.to_thread(self.models.process, job.endpoint, job.args, job, duration)
+            return self.models.process(job.endpoint, job.args, job, duration, fetched)
+        return await asyncio.to_thread(
+            self.models.process, job.endpoint, job.args, job, duration, fetched
+        )
 
     def _request_op(
         self, req: EmulatorRequest, app_base: str, request_id: str, op: list[str]

@@ -29,16 +29,10 @@ class FalModelError(Exception):
         self.status, self.body, self.headers = status, body, headers or {}
 
 
-def validation_error(
-    field_name: str,
-    msg: str,
-    type_: str,
-    value: Any = None,
-    *,
-    status: int = 422,
-    ctx: dict[str, Any] | None = None,
-) -> FalModelError:
-    """A 422 in fal's (pydantic-style) ``detail`` list shape."""
+def detail_item(
+    field_name: str, msg: str, type_: str, value: Any = None, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One entry of fal's (pydantic-style) ``detail`` list."""
     item: dict[str, Any] = {
         "loc": ["body", field_name],
         "msg": msg,
@@ -48,7 +42,20 @@ def validation_error(
     }
     if ctx:
         item["ctx"] = ctx
-    return FalModelError(status, {"detail": [item]})
+    return item
+
+
+def validation_error(
+    field_name: str,
+    msg: str,
+    type_: str,
+    value: Any = None,
+    *,
+    status: int = 422,
+    ctx: dict[str, Any] | None = None,
+) -> FalModelError:
+    """A 422 in fal's ``detail`` list shape, with one entry."""
+    return FalModelError(status, {"detail": [detail_item(field_name, msg, type_, value, ctx)]})
 
 
 def error_for_code(code: int, prompt: Any = None) -> FalModelError:

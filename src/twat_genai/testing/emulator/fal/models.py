@@ -1,22 +1,26 @@
-"""What fal's models answer: Flux generation, the upscalers and Bria, with real image bytes.
+"""What fal's models answer: Flux generation, the upscalers, Bria and any other endpoint id.
 
-Runs in a worker thread (Pillow work); errors are :class:`FalModelError` turned into the
-outcome the result call replays, as on fal.
+Known endpoints (:mod:`.endpoints`) are validated as fal validates them, then answered in their
+own output shape; other ids get a generic answer (:mod:`.generic`). Runs in a worker thread
+(Pillow work); errors are :class:`FalModelError` turned into the outcome the result call
+replays, as on fal. Input URLs arrive already fetched (:mod:`..inputs`): a URL that could not
+be fetched or decoded is fal's 422 ``image_load_error``, never a made-up picture.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .. import media
+from ..inputs import InputError
 from ..scenarios import Scenarios
 from . import args as fa
-from .args import IMAGE_SIZE_PRESETS
+from .endpoints import ENDPOINTS, Endpoint, validate
 from .errors import FalModelError, Outcome, error_for_code, validation_error
 
 if TYPE_CHECKING:
@@ -25,36 +29,27 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("twat_genai.testing.fal")
 
-#: Flux endpoints and the input they are conditioned on.
-FLUX_ENDPOINTS: dict[str, str] = {
-    "fal-ai/flux-lora": "text",
-    "fal-ai/flux-lora/image-to-image": "image",
-    "fal-ai/flux-lora-canny": "canny",
-    "fal-ai/flux-lora-depth": "depth",
-    "fal-ai/flux-lora/inpainting": "inpaint",
+#: Fetched inputs by URL: bytes, or why they could not be had.
+Fetched = Mapping[str, "bytes | InputError"]
+
+_LOAD_MSG = {
+    "download": "Failed to load the image. Please ensure the image URL is publicly accessible.",
+    "decode": "Failed to load the image. Please ensure the file is a valid, supported image.",
 }
 
 
-@dataclass(frozen=True)
-class Upscaler:
-    """How one upscaler endpoint is called and what it answers."""
-
-    factor_key: str | None
-    default_factor: float
-    keys: tuple[str, ...]  # output keys besides the image(s)
-    many: bool = False  # ``images`` list instead of ``image``
-
-
-UPSCALERS: dict[str, Upscaler] = {
-    "fal-ai/esrgan": Upscaler("scale", 2, ()),
-    "fal-ai/clarity-upscaler": Upscaler("upscale_factor", 2, ("seed", "timings")),
-    "fal-ai/aura-sr": Upscaler("upscaling_factor", 4, ("timings",)),
-    "fal-ai/drct-super-resolution": Upscaler("upscaling_factor", 4, ()),
-    "fal-ai/ccsr": Upscaler("scale", 2, ("seed",)),
-    "fal-ai/ideogram/upscale": Upscaler(None, 2, ("seed",), many=True),
-    "fal-ai/recraft-creative-upscale": Upscaler(None, 2, ()),
-    "fal-ai/recraft-clarity-upscale": Upscaler(None, 2, ()),
-}
+def input_urls(args: Mapping[str, Any]) -> list[str]:
+    """The ``http(s)`` URLs of every ``*_url`` / ``*_urls`` argument (what a model downloads)."""
+    urls: list[str] = []
+    for key, value in args.items():
+        if key.endswith("_url"):
+            values = [value]
+        elif key.endswith("_urls") and isinstance(value, list):
+            values = value
+        else:
+            continue
+        urls += [v for v in values if isinstance(v, str) and v.startswith(("http://", "https://"))]
+    return urls
 
 
 class FalModels:
@@ -64,75 +59,87 @@ class FalModels:
         self.app = app
 
     @staticmethod
-    def has_inputs(args: dict[str, Any]) -> bool:
+    def has_inputs(args: Mapping[str, Any]) -> bool:
         """Whether the request names an input file (``*_url`` / ``*_urls``)."""
         return any(k.endswith(("_url", "_urls")) for k in args)
 
-    def foreign_note(self, args: dict[str, Any]) -> str | None:
-        foreign = [
-            f"{k}={v}"
-            for k, v in args.items()
-            if k.endswith("_url")
-            and isinstance(v, str)
-            and v.startswith(("http://", "https://"))
-            and self.app.server.files.resolve(v) is None
-        ]
-        if not foreign:
-            return None
-        return "foreign URL(s) replaced by a 512x512 stand-in (no network): " + ", ".join(foreign)
+    # -- inputs
 
-    def _load(self, args: dict[str, Any], key: str) -> Image.Image:
-        """Open the image an ``*_url`` argument points at, or raise fal's 422."""
-        value = args.get(key)
-        if not isinstance(value, str) or not value:
-            raise validation_error(key, "Field required", "missing", args)
+    def load(
+        self, args: Mapping[str, Any], key: str, fetched: Fetched, value: Any = None
+    ) -> Image.Image:
+        """Open the image ``args[key]`` (or ``value``) names, or raise fal's 422."""
+        value = args.get(key) if value is None else value
+        if value is None or value == "":
+            raise validation_error(key, "Field required", "missing", dict(args))
+        if not isinstance(value, str):
+            raise validation_error(key, "Input should be a valid string", "string_type", value)
         if value.startswith("data:"):
             try:
-                data, _ = media.decode_data_uri(value)
-                return media.decode(data)
+                data: bytes | InputError = media.decode_data_uri(value)[0]
             except media.MediaError as exc:
-                raise validation_error(key, str(exc), "image_load_error", value[:64]) from exc
-        if not value.startswith(("http://", "https://")):
+                data = InputError("decode", str(exc), value[:64])
+        elif value.startswith(("http://", "https://")):
+            got = fetched.get(value)
+            data = InputError("download", "not fetched", value) if got is None else got
+        else:
             raise validation_error(key, "Input should be a valid URL", "url_parsing", value)
-        stored = self.app.server.files.resolve(value)
-        if stored is None:
-            return media.stand_in(value)
-        if stored.broken:
-            raise validation_error(key, "Failed to download the file", "file_download_error", value)
+        if isinstance(data, InputError):
+            raise self._load_error(key, data, value)
         try:
-            return media.decode(stored.data)
+            return media.decode(data)
         except media.MediaError as exc:
-            raise validation_error(key, str(exc), "image_load_error", value) from exc
+            raise self._load_error(key, InputError("decode", str(exc), value), value) from None
 
-    # -- models (run in a worker thread)
+    @staticmethod
+    def _load_error(key: str, err: InputError, value: str) -> FalModelError:
+        shown = value if not value.startswith("data:") else value[:64]
+        if "image" in key or "mask" in key:
+            msg = _LOAD_MSG[err.kind]
+            return validation_error(key, msg, "image_load_error", shown, ctx={"reason": err.reason})
+        msg = "Failed to download the file. Please check if the URL is accessible."
+        return validation_error(key, msg, "file_download_error", shown, ctx={"reason": err.reason})
 
-    def process(self, endpoint: str, args: dict[str, Any], job: FalJob, duration: float) -> Outcome:
+    # -- the model
+
+    def process(
+        self, endpoint: str, args: dict[str, Any], job: FalJob, duration: float, fetched: Fetched
+    ) -> Outcome:
         """Produce the model's answer: output JSON and stored files, or an error outcome."""
         sc = job.scenarios
         try:
             if sc.error:
                 raise error_for_code(sc.error, args.get("prompt"))
-            if endpoint in UPSCALERS:
-                body = self._upscale(endpoint, args, sc, duration)
-            elif endpoint == "fal-ai/bria/expand":
-                body = self._bria_expand(args, sc)
-            elif endpoint == "fal-ai/bria/genfill":
-                body = self._bria_genfill(args, sc)
+            spec = ENDPOINTS.get(endpoint)
+            if spec is None:
+                from .generic import generic_output
+
+                body = generic_output(
+                    self, endpoint, args, sc=sc, duration=duration, fetched=fetched
+                )
             else:
-                body = self._flux(endpoint, args, sc, duration)
+                validate(spec, args)
+                body = self._known(spec, args, sc, duration, fetched)
         except FalModelError as exc:
-            outcome = Outcome(exc.status, exc.body, exc.headers)
-            if exc.status >= 500 and isinstance(exc.body, dict):
-                outcome.error = str(exc.body.get("detail"))
-                outcome.error_type = exc.body.get("error_type")
-            return outcome
+            return Outcome.of(exc)
         except Exception as exc:
             logger.exception("fal emulator model %s failed", endpoint)
             body = {"detail": f"Internal server error: {exc}", "error_type": "internal_error"}
             return Outcome(500, body, {}, "Internal server error", "internal_error")
         return Outcome(200, body)
 
-    def _image(
+    def _known(
+        self, spec: Endpoint, args: dict[str, Any], sc: Scenarios, duration: float, fetched: Fetched
+    ) -> dict[str, Any]:
+        if spec.kind == "upscale":
+            return self._upscale(spec, args, sc, duration, fetched)
+        if spec.kind == "expand":
+            return self._bria_expand(args, sc, fetched)
+        if spec.kind == "genfill":
+            return self._bria_genfill(args, sc, fetched)
+        return self._flux(spec, args, sc, duration, fetched)
+
+    def image(
         self,
         img: Image.Image | None,
         *,
@@ -143,10 +150,9 @@ class FalModels:
         sync: bool,
     ) -> dict[str, Any]:
         """Encode (or render), store and describe one output image as fal's ``Image``."""
-        if sc.blocked or img is None:
-            data = media.render(
-                key, size[0], size[1], fmt, blocked=sc.blocked, plain=self.app.server.plain_images
-            )
+        plain = self.app.server.plain_images
+        if sc.blocked or img is None or plain:
+            data = media.render(key, size[0], size[1], fmt, blocked=sc.blocked, plain=plain)
         else:
             data = media.encode(img, fmt)
         ctype = media.content_type_for(fmt)
@@ -161,25 +167,23 @@ class FalModels:
         return {"url": url, "width": size[0], "height": size[1], "content_type": ctype}
 
     def _flux(
-        self, endpoint: str, args: dict[str, Any], sc: Scenarios, duration: float
+        self, spec: Endpoint, args: dict[str, Any], sc: Scenarios, duration: float, fetched: Fetched
     ) -> dict[str, Any]:
-        mode = FLUX_ENDPOINTS.get(endpoint, "text")
-        prompt = args.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise validation_error("prompt", "Field required", "missing", args)
+        mode, prompt = spec.kind, str(args["prompt"])
         fmt = fa.output_format(args, "jpeg")
-        count = fa.int_arg(args, "num_images", 1, 1, 8)
-        seed = fa.seed(args, endpoint)
-        source = None if mode == "text" else self._load(args, "image_url")
-        mask = self._load(args, "mask_url") if mode == "inpaint" else None
-        default = source.size if source is not None else IMAGE_SIZE_PRESETS["landscape_4_3"]
+        count = fa.int_arg(args, "num_images", 1, 1, 4)
+        seed = fa.seed(args, spec.id)
+        source = None if mode == "text" else self.load(args, "image_url", fetched)
+        mask = self.load(args, "mask_url", fetched) if mode == "inpaint" else None
+        default = source.size if source is not None else fa.IMAGE_SIZE_PRESETS["landscape_4_3"]
         size = fa.image_size(args, default)
         strength = fa.float_arg(args, "strength", 0.95 if mode == "image" else 0.85, 0.0, 1.0)
+        draw = not (sc.blocked or self.app.server.plain_images)
         images = []
         for i in range(count):
-            key = f"{endpoint}|{prompt}|{seed + i}"
+            key = f"{spec.id}|{prompt}|{seed + i}"
             img: Image.Image | None = None
-            if source is not None and not sc.blocked:
+            if source is not None and draw:
                 base = media.fit(source, *size)
                 if mode == "canny":
                     img = media.edges(base)
@@ -189,11 +193,8 @@ class FalModels:
                     img = media.fill_masked(base, mask, key)
                 else:
                     img = media.blend(base, key, strength)
-            images.append(
-                self._image(
-                    img, key=key, size=size, fmt=fmt, sc=sc, sync=bool(args.get("sync_mode"))
-                )
-            )
+            sync = bool(args.get("sync_mode"))
+            images.append(self.image(img, key=key, size=size, fmt=fmt, sc=sc, sync=sync))
         return {
             "images": images,
             "timings": {"inference": round(duration, 4)},
@@ -203,37 +204,41 @@ class FalModels:
         }
 
     def _upscale(
-        self, endpoint: str, args: dict[str, Any], sc: Scenarios, duration: float
+        self, spec: Endpoint, args: dict[str, Any], sc: Scenarios, duration: float, fetched: Fetched
     ) -> dict[str, Any]:
-        spec = UPSCALERS[endpoint]
-        source = self._load(args, "image_url")
+        source = self.load(args, "image_url", fetched)
+        if spec.id.startswith("fal-ai/recraft") and source.format != "PNG":
+            # fal documents PNG input for Recraft's upscalers; what it answers otherwise is
+            # [uncertain]: we refuse the input as an image fal cannot load.
+            raise validation_error(
+                "image_url",
+                "The image must be in PNG format.",
+                "image_load_error",
+                args["image_url"][:64],
+                ctx={"reason": f"got {source.format or 'unknown'}"},
+            )
         factor = spec.default_factor
-        if spec.factor_key is not None:
-            factor = fa.float_arg(args, spec.factor_key, spec.default_factor, 0.1, 8.0)
+        if spec.factor_arg is not None:
+            factor = fa.float_arg(args, spec.factor_arg, spec.default_factor, 0.1, 8.0)
         fmt = fa.output_format(args, "png")
-        out = media.scale(source, factor)
-        key = f"{endpoint}|{args.get('image_url', '')[:200]}|{factor}"
-        image = self._image(
-            out, key=key, size=out.size, fmt=fmt, sc=sc, sync=bool(args.get("sync_mode"))
-        )
+        size = media.capped(round(source.width * factor), round(source.height * factor))
+        out = None if self.app.server.plain_images else media.scale(source, factor)
+        key = f"{spec.id}|{str(args.get('image_url', ''))[:200]}|{factor}"
+        sync = bool(args.get("sync_mode"))
+        image = self.image(out, key=key, size=size, fmt=fmt, sc=sc, sync=sync)
         body: dict[str, Any] = {"images": [image]} if spec.many else {"image": image}
-        if "seed" in spec.keys:
-            body["seed"] = fa.seed(args, endpoint)
-        if "timings" in spec.keys:
+        if "seed" in spec.output_keys:
+            body["seed"] = fa.seed(args, spec.id)
+        if "timings" in spec.output_keys:
             body["timings"] = {"inference": round(duration, 4)}
         return body
 
-    def _bria_expand(self, args: dict[str, Any], sc: Scenarios) -> dict[str, Any]:
-        source = self._load(args, "image_url")
+    def _bria_expand(self, args: dict[str, Any], sc: Scenarios, fetched: Fetched) -> dict[str, Any]:
+        source = self.load(args, "image_url", fetched)
         w, h = source.size
         ratio = args.get("aspect_ratio")
         if isinstance(ratio, str) and ratio:
-            try:
-                rw, rh = (int(x) for x in ratio.split(":"))
-            except ValueError as exc:
-                raise validation_error(
-                    "aspect_ratio", "Invalid aspect ratio", "enum", ratio
-                ) from exc
+            rw, rh = (int(x) for x in ratio.split(":"))  # validated against the table
             canvas = (round(h * rw / rh), h) if w * rh < h * rw else (w, round(w * rh / rw))
             size, location = (w, h), ((canvas[0] - w) // 2, (canvas[1] - h) // 2)
         else:
@@ -243,32 +248,25 @@ class FalModels:
             location = fa.pair(args, "original_image_location", default_loc, -5000, 5000)
         seed = fa.seed(args, "fal-ai/bria/expand")
         key = f"bria/expand|{args.get('prompt', '')}|{seed}"
-        img = None if sc.blocked else media.expand_canvas(source, canvas, size, location, key)
-        image = self._image(
-            img, key=key, size=canvas, fmt="png", sc=sc, sync=bool(args.get("sync_mode"))
-        )
+        draw = not (sc.blocked or self.app.server.plain_images)
+        img = media.expand_canvas(source, canvas, size, location, key) if draw else None
+        sync = bool(args.get("sync_mode"))
+        image = self.image(img, key=key, size=canvas, fmt="png", sc=sc, sync=sync)
         return {"image": image, "seed": seed}
 
-    def _bria_genfill(self, args: dict[str, Any], sc: Scenarios) -> dict[str, Any]:
-        source = self._load(args, "image_url")
-        mask = self._load(args, "mask_url")
-        prompt = args.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise validation_error("prompt", "Field required", "missing", args)
+    def _bria_genfill(
+        self, args: dict[str, Any], sc: Scenarios, fetched: Fetched
+    ) -> dict[str, Any]:
+        source = self.load(args, "image_url", fetched)
+        mask = self.load(args, "mask_url", fetched)
+        prompt = str(args["prompt"])
         seed = fa.seed(args, "fal-ai/bria/genfill")
         count = fa.int_arg(args, "num_images", 1, 1, 4)
+        draw = not (sc.blocked or self.app.server.plain_images)
         images = []
         for i in range(count):
             key = f"bria/genfill|{prompt}|{seed + i}"
-            img = None if sc.blocked else media.fill_masked(source, mask, key)
-            images.append(
-                self._image(
-                    img,
-                    key=key,
-                    size=source.size,
-                    fmt="png",
-                    sc=sc,
-                    sync=bool(args.get("sync_mode")),
-                )
-            )
+            img = media.fill_masked(source, mask, key) if draw else None
+            sync = bool(args.get("sync_mode"))
+            images.append(self.image(img, key=key, size=source.size, fmt="png", sc=sc, sync=sync))
         return {"images": images, "seed": seed}
