@@ -8,7 +8,8 @@ The figure is the emulator process's user+sys CPU over the batch divided by the 
 ``--baseline REV`` the emulator of git revision ``REV`` (its ``src/`` exported to a temporary
 folder) runs the same batch in the same run, its pictures likewise reduced to one cached plain
 image per size, so both figures measure the server and the protocol only. ``--profile DIR``
-runs each emulator under cProfile and writes ``DIR/<label>.prof`` plus its top functions.
+runs each emulator under cProfile and writes ``DIR/<label>.prof`` plus its top functions;
+``--drawn`` keeps the default pictures (one drawn and encoded per job) on both sides.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ N, C, LATENCY = 320, 32, 1.0
 _LAUNCH = """
 import functools, sys
 src, latency, capacity, profile = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+drawn = sys.argv[5] == "1"
 sys.path.insert(0, src)
 import inspect
 from twat_genai.testing import server as s
 kwargs = dict(port=0, latency=latency, capacity=capacity)
-if "plain_images" in inspect.signature(s.serve).parameters:
+if drawn:
+    pass
+elif "plain_images" in inspect.signature(s.serve).parameters:
     kwargs["plain_images"] = True
 else:
     from PIL import Image
@@ -60,8 +64,9 @@ else:
 class Emulator:
     """An emulator subprocess for one source tree; its export lines give the URLs."""
 
-    def __init__(self, src: Path, profile: str = "") -> None:
+    def __init__(self, src: Path, profile: str = "", drawn: bool = False) -> None:
         argv = [sys.executable, "-c", _LAUNCH, str(src), str(LATENCY), str(C), profile]
+        argv.append("1" if drawn else "0")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         self.env: dict[str, str] = {}
         assert self.proc.stdout is not None
@@ -115,6 +120,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="git revision whose emulator runs the same batch")
     parser.add_argument("--profile", type=Path, help="write cProfile files to this folder")
+    parser.add_argument(
+        "--drawn", action="store_true", help="draw a picture per job (the default emulator)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="twat-genai-emubench-"))
     trees = [("current", ROOT / "src")]
@@ -124,7 +132,7 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     for i, (label, src) in enumerate(trees):
         prof = args.profile / f"{label.split()[0]}.prof" if args.profile else None
-        emu = Emulator(src, str(prof or ""))
+        emu = Emulator(src, str(prof or ""), drawn=args.drawn)
         try:
             result = batch(emu, tmp / f"out{i}")
         finally:

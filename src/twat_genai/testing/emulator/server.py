@@ -214,8 +214,8 @@ class EmulatorServer:
                     await out.write(chunk)
                     sent += len(chunk)
             await out.write_eof()
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the client went away (or the server is stopping) mid-stream
+        except ConnectionError:
+            pass  # the client went away mid-stream
         finally:
             closer = getattr(resp.stream, "aclose", None)
             if closer is not None:
