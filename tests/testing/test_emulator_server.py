@@ -94,3 +94,41 @@ def test_plugin_app_is_found_through_its_entry_point(
     finally:
         sys.modules.pop("tiny_emulator_plugin", None)
     assert r.json() == {"hello": "/x"}
+
+
+def test_stop_does_not_wait_for_open_status_streams() -> None:
+    """A client still watching a long job's status stream does not hold the server's stop."""
+    import threading
+    import time
+
+    ended = threading.Event()
+    with running_emulator() as server:
+        job = _submit(server, "x [emulate:slow=30]")
+
+        def watch() -> None:
+            try:
+                with httpx2.stream(
+                    "GET", job["status_url"] + "/stream", headers=AUTH, trust_env=False, timeout=60
+                ) as r:
+                    for _ in r.iter_lines():
+                        pass
+            except httpx2.HTTPError:
+                pass
+            ended.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        time.sleep(0.3)
+        started = time.monotonic()
+    assert time.monotonic() - started < 3
+    assert ended.wait(5)
+
+
+def _submit(server: EmulatorServer, prompt: str) -> dict[str, str]:
+    r = httpx2.post(
+        f"{server.root}/fal/queue/fal-ai/flux-lora",
+        json={"prompt": prompt},
+        headers=AUTH,
+        trust_env=False,
+    )
+    job: dict[str, str] = r.json()
+    return job

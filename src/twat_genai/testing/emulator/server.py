@@ -37,6 +37,9 @@ logger = logging.getLogger("twat_genai.testing")
 #: Largest request body accepted (fal's single-request CDN upload limit is 100 MiB).
 MAX_BODY = 128 * 1024 * 1024
 
+#: Seconds requests still running at stop may take before they are cancelled.
+SHUTDOWN_GRACE = 0.25
+
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -154,7 +157,8 @@ class EmulatorServer:
     async def start(self) -> EmulatorServer:
         """Listen (``port=0`` picks a free port, readable afterwards as ``port``)."""
         server = web.Server(self._handle, request_factory=self._make_request, access_log=None)
-        runner = web.ServerRunner(server, handle_signals=False)
+        # Open status streams would hold a graceful shutdown for a minute: cut them short.
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)
         try:
