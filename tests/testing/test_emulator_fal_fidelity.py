@@ -190,3 +190,17 @@ def test_remote_hosts_need_fetch_remote() -> None:
         InputFetcher(server, fetch_remote=True)._check("https://example.com/x.png")
     with running_emulator(apps={}, fetch_remote=True) as server:
         assert server.inputs.fetch_remote
+
+
+def test_large_loopback_input_is_read_whole(http: httpx2.Client) -> None:
+    """An input bigger than one network read arrives whole (a 1.5 MB PNG, not a truncated one)."""
+    import os
+
+    noise = Image.frombytes("RGB", (800, 640), os.urandom(800 * 640 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG", compress_level=0)
+    assert len(buf.getvalue()) > 1_000_000
+    with running_emulator(apps={}) as other:
+        url = other.files.put(buf.getvalue(), "image/png", "big.png")
+        out = result_of(http, "fal-ai/esrgan", {"image_url": url, "scale": 1}).json()
+    assert (out["image"]["width"], out["image"]["height"]) == (800, 640)

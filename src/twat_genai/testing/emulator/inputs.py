@@ -130,9 +130,11 @@ class InputFetcher:
                 declared = resp.content_length
                 if declared is not None and declared > MAX_INPUT_BYTES:
                     raise InputError("download", f"larger than {MAX_INPUT_BYTES} bytes", url)
-                data = await resp.content.read(MAX_INPUT_BYTES + 1)
-                if len(data) > MAX_INPUT_BYTES:
-                    raise InputError("download", f"larger than {MAX_INPUT_BYTES} bytes", url)
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    data += chunk
+                    if len(data) > MAX_INPUT_BYTES:
+                        raise InputError("download", f"larger than {MAX_INPUT_BYTES} bytes", url)
                 return bytes(data)
         raise InputError("download", f"more than {MAX_REDIRECTS} redirects", url)
 
