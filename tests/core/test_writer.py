@@ -23,7 +23,8 @@ from PIL import Image
 
 from twat_genai.core import files as files_mod
 from twat_genai.core import writer as writer_mod
-from twat_genai.core.writer import STALE_TEMP_SECONDS, OutputWriter, embedded_subset, slugify
+from twat_genai.core.naming import slugify
+from twat_genai.core.writer import STALE_TEMP_SECONDS, OutputWriter, embedded_subset
 
 FIXED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -19,8 +19,8 @@ UPSCALE_ENDPOINTS = {
     "drct": "fal-ai/drct-super-resolution",
     "esrgan": "fal-ai/esrgan",
     "ideogram": "fal-ai/ideogram/upscale",
-    "recraft_clarity": "fal-ai/recraft-clarity-upscale",
-    "recraft_creative": "fal-ai/recraft-creative-upscale",
+    "recraft_clarity": "fal-ai/recraft/upscale/crisp",
+    "recraft_creative": "fal-ai/recraft/upscale/creative",
 }
 
 pytestmark = pytest.mark.usefixtures("fal_env")

@@ -33,7 +33,7 @@ from twat_genai.core.models import (
     MediaKind,
     VideoGenerationRequest,
 )
-from twat_genai.core.writer import slugify
+from twat_genai.core.naming import slugify
 from twat_genai.providers.base import CallContext
 from twat_genai.providers.chutes import ENDPOINTS, ChutesProvider
 from twat_genai.providers.chutes.endpoints import chutes_url, nearest_hidream_resolution

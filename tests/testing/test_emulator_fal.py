@@ -470,12 +470,13 @@ def test_request_log_stats_and_reset(emulator: EmulatorServer, http: httpx2.Clie
     assert http.get(job["status_url"]).status_code == 404  # jobs forgotten
 
 
-def test_foreign_url_is_noted_and_stood_in(http: httpx2.Client) -> None:
-    """A URL elsewhere is replaced by a 512x512 stand-in and the log says so."""
-    out = result_of(http, "fal-ai/esrgan", {"image_url": "https://example.com/cat.png"}).json()
-    assert (out["image"]["width"], out["image"]["height"]) == (1024, 1024)
-    entry = http.get("/_emulator/requests").json()[0]
-    assert "stand-in" in entry["note"] and "example.com" in entry["note"]
+def test_unreachable_input_url_fails_on_the_result_call(http: httpx2.Client) -> None:
+    """A URL the emulator cannot fetch (not loopback) is fal's 422 ``image_load_error``."""
+    r = result_of(http, "fal-ai/esrgan", {"image_url": "https://example.com/cat.png"})
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["loc"] == ["body", "image_url"] and detail["type"] == "image_load_error"
+    assert "example.com" in detail["ctx"]["reason"]
 
 
 def test_many_concurrent_jobs(emulator: EmulatorServer) -> None:

@@ -14,10 +14,8 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, timezone
@@ -27,7 +25,6 @@ from types import TracebackType
 from typing import IO, Any
 
 from twat_genai.core.embed import embed_parameters, has_content_credentials
-from twat_genai.core.errors import UsageError
 from twat_genai.core.files import (
     DOWNLOAD_PREFIX,
     FILE_MODE,
@@ -38,6 +35,7 @@ from twat_genai.core.files import (
     remove_stale_temps,
 )
 from twat_genai.core.media import extension_for, probe_size, sniff_media_type
+from twat_genai.core.naming import check_template, slugify, stem
 from twat_genai.core.redact import redact_obj
 
 __all__ = [
@@ -54,56 +52,9 @@ __all__ = [
 EMBED_MAX_BYTES = 64 * 1024 * 1024
 _HEAD_BYTES = 256 * 1024
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-#: Names a ``--name`` template may use.
-TEMPLATE_FIELDS = ("prompt", "index", "seed", "model", "date", "id")
-
-
-def check_template(template: str) -> str:
-    """``template`` when it uses only :data:`TEMPLATE_FIELDS` (``{prompt}-{seed}``), else a
-    usage error naming the fields."""
-    import string
-
-    try:
-        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise UsageError(f"--name {template!r}: {exc}; write fields as {{prompt}}") from None
-    bad = [n for n in names if n not in TEMPLATE_FIELDS]
-    if bad or not names:
-        fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
-        what = f"unknown field {{{bad[0]}}}" if bad else "no field"
-        raise UsageError(f"--name {template!r}: {what}; use {fields}")
-    return template
-
-
-def slug_words(text: str, max_len: int = 40) -> str:
-    """A short, readable slug of a prompt: lower-case words joined by ``-``, cut at a word."""
-    words = slugify(text.lower().replace("_", " "), max_len=0).replace(".", "-").split("-")
-    out = ""
-    for word in (w for w in words if w):
-        if out and len(out) + 1 + len(word) > max_len:
-            break
-        out = f"{out}-{word}" if out else word[:max_len]
-    return out
-
-
-def slugify(text: str, max_len: int = 80) -> str:
-    """ASCII-only filename part: letters, digits, ``-``, ``_``, ``.``; other runs become ``-``.
-
-    Accents are folded (``café`` → ``cafe``); leading dots are dropped so no hidden files appear.
-    """
-    folded = unicodedata.normalize("NFKD", str(text))
-    ascii_text = "".join(c for c in folded if not unicodedata.combining(c))
-    slug = _UNSAFE.sub("-", ascii_text)
-    slug = re.sub(r"-{2,}", "-", slug).lstrip(".")
-    slug = slug[:max_len] if max_len > 0 else slug
-    return slug if any(c.isalnum() for c in slug) else ""
 
 
 def _json_default(obj: Any) -> Any:
@@ -229,41 +180,18 @@ class OutputWriter:
         index: int | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> str:
-        """The name without collision suffix or extension (pure: no disk, no reservation):
-        ``{prefix}{slug}-{id8}{suffix}{role}{-N}`` where ``{slug}-{id8}`` (a short slug of the
-        ``prompt`` field, then the start of the request id) is what :attr:`template` replaces."""
-        prefix = slugify(self.prefix or "")
-        if prefix and prefix[-1] not in "-_":
-            prefix += "_"
-        values = self._fields(ident, fields or {})
-        if self.template:
-            body = self.template.format_map(values).strip("-_.") or values["id"]
-        else:
-            words = values["prompt"]
-            if words and words == slug_words(self.prefix or ""):
-                words = ""  # the input's name is the prefix already (upscale, rembg)
-            body = "-".join(v for v in (words, values["id"]) if v)
-        suffix = slugify(self.suffix or "")
-        if suffix and suffix[0] not in "-_":
-            suffix = "-" + suffix
-        role_part = slugify(role)
-        if role_part and role_part[0] not in "-_":
-            role_part = "-" + role_part
-        number = f"-{index}" if index is not None else ""
-        return f"{prefix}{body}{suffix}{role_part}{number}"
-
-    def _fields(self, ident: str, given: Mapping[str, Any]) -> dict[str, str]:
-        """The template fields, each made safe for a file name."""
-        seed = given.get("seed")
-        model = str(given.get("model") or "")
-        return {
-            "prompt": slug_words(str(given.get("prompt") or "")),
-            "index": str(given.get("index", "")),
-            "seed": str(seed) if seed is not None else "noseed",
-            "model": slugify(model.rsplit("/", 1)[-1] if "/" in model else model, 40),
-            "date": self._date(),
-            "id": slugify(ident).strip("-.")[:8] or "noid",
-        }
+        """The name without collision suffix or extension (pure: no disk, no reservation); see
+        :func:`twat_genai.core.naming.stem`."""
+        return stem(
+            ident=ident,
+            fields=fields or {},
+            date=self._date(),
+            prefix=self.prefix,
+            suffix=self.suffix,
+            template=self.template,
+            role=role,
+            index=index,
+        )
 
     def name_for(
         self,

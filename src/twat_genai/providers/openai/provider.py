@@ -285,7 +285,7 @@ def _form_value(value: Any) -> str:
 
 
 def _filename(inp: ImageInput, n: int, ext: str) -> str:
-    from twat_genai.core.writer import slugify
+    from twat_genai.core.naming import slugify
 
     stem = slugify(inp.stem or "", max_len=60) or f"image-{n}"
     return f"{stem}.{ext}"

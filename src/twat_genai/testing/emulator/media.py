@@ -104,14 +104,34 @@ def encode(img: Image.Image, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-@lru_cache(maxsize=256)
-def render(key: str, width: int, height: int, fmt: str = "jpeg", blocked: bool = False) -> bytes:
+def render(
+    key: str,
+    width: int,
+    height: int,
+    fmt: str = "jpeg",
+    *,
+    blocked: bool = False,
+    plain: bool = False,
+) -> bytes:
     """Encoded picture for ``key`` (cached: repeated prompts and seeds cost nothing).
 
-    ``blocked`` gives the all-black image that fal returns when its safety checker fires.
+    ``blocked`` gives the all-black image that fal returns when its safety checker fires;
+    ``plain`` one flat grey picture per size and format, whatever the key (benchmarks).
     """
-    img = Image.new("RGB", (width, height)) if blocked else picture(key, width, height)
-    return encode(img, fmt)
+    if plain or blocked:
+        return flat(width, height, fmt, (0, 0, 0) if blocked else (128, 128, 128))
+    return _render(key, width, height, fmt)
+
+
+@lru_cache(maxsize=256)
+def _render(key: str, width: int, height: int, fmt: str) -> bytes:
+    return encode(picture(key, width, height), fmt)
+
+
+@lru_cache(maxsize=64)
+def flat(width: int, height: int, fmt: str, color: tuple[int, int, int]) -> bytes:
+    """One encoded single-colour picture per size, format and colour (cached)."""
+    return encode(Image.new("RGB", (width, height), color), fmt)
 
 
 def decode(data: bytes) -> Image.Image:
@@ -144,11 +164,6 @@ def decode_data_uri(uri: str) -> tuple[bytes, str]:
 def data_uri(data: bytes, content_type: str) -> str:
     """``data:`` URI for bytes (fal's ``sync_mode`` answers)."""
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
-
-
-def stand_in(url: str, width: int = 512, height: int = 512) -> Image.Image:
-    """Deterministic picture used for a foreign URL, since the emulator never goes online."""
-    return picture("stand-in:" + url, width, height)
 
 
 def capped(width: int, height: int, cap: int = MAX_SIDE) -> tuple[int, int]:

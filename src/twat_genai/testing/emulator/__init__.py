@@ -1,0 +1,36 @@
+"""Protocol-faithful local emulators of the providers, on one HTTP server.
+
+Rooms: :mod:`.server` (the aiohttp server, routing), :mod:`.http` (what apps see), :mod:`.app`
+(the app base class), :mod:`.store` (served files), :mod:`.inputs` (input URLs, fetched from
+loopback), :mod:`.log` (request log and counters), :mod:`.control` (``/_emulator``),
+:mod:`.plugins` (built-in apps and the ``twat_genai.emulators`` entry points), :mod:`.run`
+(threads, foreground, CLI), the provider apps (:mod:`.fal`, :mod:`.openai`, :mod:`.gemini`,
+:mod:`.chutes`) and what they share (:mod:`.media`, :mod:`.scenarios`).
+"""
+
+from __future__ import annotations
+
+from .app import EmulatorApp
+from .http import EmulatorRequest, EmulatorResponse, FormData, FormFile, Headers, json_response
+from .log import RequestLog, Stats
+from .run import running_emulator, serve
+from .server import EmulatorServer
+from .store import FileStore, StoredFile, safe_name
+
+__all__ = [
+    "EmulatorApp",
+    "EmulatorRequest",
+    "EmulatorResponse",
+    "EmulatorServer",
+    "FileStore",
+    "FormData",
+    "FormFile",
+    "Headers",
+    "RequestLog",
+    "Stats",
+    "StoredFile",
+    "json_response",
+    "running_emulator",
+    "safe_name",
+    "serve",
+]

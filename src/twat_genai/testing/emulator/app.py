@@ -1,0 +1,79 @@
+"""The base of every provider emulator: an app mounted under a path prefix of the server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .http import EmulatorRequest, EmulatorResponse, json_response
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
+
+
+class EmulatorApp:
+    """Base of a provider emulator mounted under a path prefix.
+
+    Subclasses set ``name`` (the provider name in the log and stats) and implement
+    :meth:`handle`. ``self.server`` is available once mounted.
+    """
+
+    name: str = "app"
+
+    def __init__(self, *, latency: float | None = None) -> None:
+        self._server: EmulatorServer | None = None
+        self.prefix = ""
+        self.latency_override = latency
+        self._seen: set[tuple[str, ...]] = set()
+
+    def attach(self, server: EmulatorServer, prefix: str) -> None:
+        """Called by :meth:`EmulatorServer.mount`."""
+        self._server, self.prefix = server, prefix
+
+    @property
+    def server(self) -> EmulatorServer:
+        """The server this app is mounted on."""
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not mounted")
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        """Absolute URL of the mount point (``<root><prefix>``)."""
+        return self.server.root + self.prefix
+
+    async def handle(self, req: EmulatorRequest) -> EmulatorResponse:
+        """Answer one request (``req.path`` is relative to the prefix); apps override this,
+        and an app without routes answers 404 in its own style."""
+        return self.not_found(req)
+
+    def env(self, root: str) -> dict[str, str]:
+        """Environment variables that point the project (and SDKs) at this app."""
+        return {}
+
+    def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
+        """404 in the provider's style (FastAPI ``detail`` by default)."""
+        return json_response({"detail": "Not Found"}, 404)
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to stat ``key`` for this provider."""
+        self.server.stats.add(self.name, key, n)
+
+    @property
+    def latency(self) -> float:
+        """Seconds each job or call takes (this app's override, else the server's)."""
+        return self.server.latency if self.latency_override is None else self.latency_override
+
+    def first_time(self, *key: str) -> bool:
+        """True the first time ``key`` is seen since the last reset: scenarios that fail once
+        and then succeed (``ratelimit``, a cold start) are keyed by kind and prompt."""
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+    def reset(self) -> None:
+        """Forget jobs and per-run state (``POST /_emulator/reset``); overrides call super."""
+        self._seen.clear()
+
+    async def aclose(self) -> None:
+        """Stop background work when the server stops."""
