@@ -491,12 +491,50 @@ def test_flags_before_command_with_sandbox(run_cli, requests_log, tmp_path):
 
 
 def test_dry_run_lists_prompts_and_calls_nothing(run_cli, requests_log, tmp_path):
-    """``--dry-run`` prints the expanded prompts and makes no request and no directory."""
+    """``--dry-run`` shows each item's endpoint, exact arguments and cost, then the total; it
+    makes no request and no directory."""
     code, out, err = run_cli("text", "--prompts", "a {red,blue} {car,bike}", "--dry-run")
     assert code == 0, err
-    assert out.splitlines() == ["a red car", "a red bike", "a blue car", "a blue bike"]
+    lines = out.splitlines()
+    assert len(lines) == 5 and lines[-1].startswith("4 items; estimated cost $")
+    for index, (line, prompt) in enumerate(
+        zip(lines, ["a red car", "a red bike", "a blue car", "a blue bike"], strict=False)
+    ):
+        head, _, arguments = line.partition(" {")
+        assert head.startswith(f"#{index} fal fal-ai/flux-lora $")
+        assert json.loads("{" + arguments)["prompt"] == prompt
     assert requests_log() == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_of_320_items_prints_the_arguments_and_a_total(run_cli, requests_log, tmp_path):
+    """A 320-item prompt: the count, every item's arguments and the cost total; nothing sent."""
+    prompt = (
+        "a {" + ",".join(f"c{i}" for i in range(32)) + "} {" + ",".join(map(str, range(10))) + "}"
+    )
+    code, out, err = run_cli("text", "--prompts", prompt, "--dry-run", "--json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    items, total = rows[:-1], rows[-1]
+    assert len(items) == 320 and [r["index"] for r in items] == list(range(320))
+    assert all(r["arguments"]["prompt"].startswith("a c") for r in items)
+    assert total["total"].startswith("320 items; estimated cost $")
+    assert requests_log() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_budget_below_the_estimate_refuses_and_writes_nothing(run_cli, requests_log, tmp_path):
+    code, out, err = run_cli("text", "--prompts", "a {red,blue} car", "--budget", "0.01")
+    assert code == 2 and out == ""
+    assert "exceeds --budget $0.01" in err and len(err.strip().splitlines()) == 1
+    assert requests_log() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_unknown_price_exceeds_any_budget(run_cli, requests_log, tmp_path):
+    code, _, err = run_cli(
+        "generate", "x", "--model", "fal-ai/someone/new-model", "--budget", "100"
+    )
+    assert code == 2 and "price of fal-ai/someone/new-model is unknown" in err
+    assert requests_log() == []
 
 
 def test_json_one_object_per_result(run_cli):
@@ -718,8 +756,11 @@ def test_model_flag_errors_are_usage_errors(run_cli, argv, message):
 
 
 def test_provider_commands_keep_their_own_model_flag(run_cli):
-    code, out, err = run_cli("--model", "FLUX.1-dev", "chutes_image", "--prompts", "x", "--dry-run")
-    assert code == 0 and out.strip() == "x", err
+    code, out, err = run_cli(
+        "--model", "JuggernautXL", "chutes_image", "--prompts", "x", "--dry-run"
+    )
+    assert code == 0, err
+    assert '"model": "JuggernautXL"' in out.splitlines()[0]
 
 
 def test_values_starting_with_a_dash(run_cli, requests_log):

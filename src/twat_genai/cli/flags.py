@@ -9,6 +9,17 @@ from collections.abc import Callable
 Builder = Callable[[argparse.ArgumentParser], None]
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:
@@ -65,7 +76,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="refuse prompts expanding to more (default 1000)",
     )
     _flag(g, "json", "one JSON object per result on stdout")
-    _flag(g, "dry_run", "list the expanded prompts and exit; calls no provider")
+    _flag(g, "dry_run", "show each item's endpoint, exact arguments and cost; call nothing")
+    _opt(
+        g,
+        "budget",
+        type=_positive_float,
+        metavar="USD",
+        help="refuse to start above this estimated cost, stop starting items once it is spent",
+    )
     _flag(g, "sandbox", "run against the built-in emulator (no API key needed)")
     _flag(g, "verbose", "debug logging on stderr (and save intermediate masks)")
     _flag(g, "quiet", "print nothing but errors")

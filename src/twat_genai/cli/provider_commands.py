@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.core.errors import UsageError
 from twat_genai.core.inputs import ImageSizeWH
@@ -19,6 +18,9 @@ from twat_genai.core.models import (
     Request,
     VideoGenerationRequest,
 )
+
+if TYPE_CHECKING:
+    from twat_genai.jobs.pipeline import RunOptions
 
 
 @dataclass(frozen=True)
@@ -117,18 +119,14 @@ PROVIDER_COMMANDS: dict[str, ProviderCommand] = {
 
 
 async def run_provider_command(
-    args: argparse.Namespace,
-    prompts: list[str],
-    on_outcome: Any,
-    *,
-    on_event: Any = None,
-    summary: Any = None,
+    args: argparse.Namespace, prompts: list[str], options: RunOptions
 ) -> Any:
     """Build one request per prompt and run them as a journaled batch on the command's
     provider. A re-run skips items already saved; ``--fresh`` forgets the journal first."""
+    from twat_genai.clients.generate import open_provider
     from twat_genai.core.inputs import ImageInput
     from twat_genai.core.prompt import apply_prompt_parameters
-    from twat_genai.jobs.pipeline import Job, RunOptions, run_jobs
+    from twat_genai.jobs.pipeline import Job, run_jobs
     from twat_genai.providers.registry import get_provider_class
 
     command = PROVIDER_COMMANDS[args.command]
@@ -140,28 +138,10 @@ async def run_provider_command(
         fields = cls.model_info(request.model or cls.default_model_for(request)).fields
         request, warnings = apply_prompt_parameters(request, fields)
         label = getattr(request, "prompt", "") or args.command
-        meta = {"command": args.command, "original_prompt": p}
+        meta = {"command": args.command, "original_prompt": p, "prompt_template": args.prompts}
         jobs.append(Job(request, label=label, meta=meta, warnings=warnings))
-    out_dir = Path(args.output_dir or "generated_images")
-    if args.output:
-        out_dir = out_dir / args.output
     source = command.input_of(args)
-    prefix = args.filename_prefix
-    if prefix is None and source:
-        prefix = ImageInput.from_any(source).stem
-    options = RunOptions(
-        output_dir=out_dir,
-        prefix=prefix,
-        suffix=args.filename_suffix,
-        command=args.command,
-        journal=True,
-        fresh=bool(getattr(args, "fresh", False)),
-        allow_retired=bool(getattr(args, "allow_retired", False)),
-        name_template=getattr(args, "name", None),
-        concurrency=args.concurrency,
-        on_outcome=on_outcome,
-        on_event=on_event,
-        summary=summary,
-    )
-    async with cls() as provider:
+    if options.prefix is None and source:
+        options.prefix = ImageInput.from_any(source).stem
+    async with open_provider(cls, dry_run=options.dry_run) as provider:
         return await run_jobs(provider, jobs, options)

@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twat_genai.cli import output
 from twat_genai.core.errors import TwatGenAiError
+
+if TYPE_CHECKING:
+    from twat_genai.jobs.pipeline import RunOptions
 
 FAL_COMMANDS = ("text", "image", "canny", "depth", "upscale", "outpaint")
 #: argparse destinations that steer the run rather than the request.
 _RUN_FLAGS = {
     "command",
     "json",
-    "dry_run",
     "sandbox",
     "verbose",
     "quiet",
@@ -113,8 +116,6 @@ def _generate(args: argparse.Namespace) -> int:
         if getattr(args, "prompts", None) is not None
         else getattr(args, "prompt", None)
     )
-    if args.dry_run:
-        return _dry_run(args, prompts)
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
     from twat_genai.engines.fal.commands import TwatGenAiCLI
@@ -161,8 +162,7 @@ def _generate(args: argparse.Namespace) -> int:
             return 130
     summary = cli.last_summary
     assert summary is not None
-    if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
-        output.warn(summary.line())
+    _finish(args, summary)
     return summary.exit_code
 
 
@@ -175,7 +175,7 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     return _run_batch(
         args,
         lambda bar, summary: run_provider_command(
-            args, expanded, printer, on_event=bar, summary=summary
+            args, expanded, run_options(args, printer, bar, summary)
         ),
     )
 
@@ -204,26 +204,41 @@ def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int
         params=dict(parse_param(p) for p in args.param or []),
     )
     specs = [s.merged(flags) for s in read_batch(args.batch)] if args.batch else [flags]
-    out_dir = Path(args.output_dir or "generated_images")
-    if args.output:
-        out_dir = out_dir / args.output
     return _run_batch(
         args,
         lambda bar, summary: run_specs(
             specs,
-            output_dir=out_dir,
+            run_options(args, printer, bar, summary),
             filename_prefix=args.filename_prefix,
-            filename_suffix=args.filename_suffix,
-            journal=True,
-            fresh=args.fresh,
-            allow_retired=args.allow_retired,
-            name_template=args.name,
-            concurrency=args.concurrency,
             expand_limit=args.expand_limit,
-            on_outcome=printer,
-            on_event=bar,
-            summary=summary,
         ),
+    )
+
+
+def run_options(
+    args: argparse.Namespace, printer: Any = None, bar: Any = None, summary: Any = None
+) -> RunOptions:
+    """How the command line wants its batch run: folder, names, journal, checks, budget."""
+    from twat_genai.jobs.pipeline import RunOptions
+
+    out_dir = Path(args.output_dir or "generated_images")
+    if getattr(args, "output", None):
+        out_dir = out_dir / args.output
+    return RunOptions(
+        output_dir=out_dir,
+        prefix=args.filename_prefix,
+        suffix=args.filename_suffix,
+        command=args.command,
+        journal=True,
+        fresh=args.fresh,
+        allow_retired=args.allow_retired,
+        name_template=args.name,
+        concurrency=args.concurrency,
+        dry_run=args.dry_run,
+        budget=args.budget,
+        on_outcome=printer,
+        on_event=bar,
+        summary=summary,
     )
 
 
@@ -245,27 +260,20 @@ def _run_batch(args: argparse.Namespace, start: Callable[[Any, Any], Awaitable[A
                 bar.close()
             output.error("interrupted: " + summary.line())
             return 130
-    if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
-        output.warn(summary.line())
+    _finish(args, summary)
     return int(summary.exit_code)
 
 
-def _dry_run(args: argparse.Namespace, prompts: Any) -> int:
-    from twat_genai.core.lora import parse_lora_spec
-    from twat_genai.jobs.pipeline import expand_prompts
+def _finish(args: argparse.Namespace, summary: Any) -> None:
+    """The closing lines: a dry run's total, or a failed batch's counts."""
+    from twat_genai.jobs.plan import total_line
 
-    selection = parse_lora_spec(getattr(args, "lora", None))
-    for p in expand_prompts(
-        prompts,
-        limit=args.expand_limit,
-        required=args.command in ("text", "image", "canny", "depth"),
-    ):
-        final = selection.apply_to_prompt(p) if selection.loras else p
-        if args.json:
-            output.emit_json({"prompt": p, "final_prompt": final, "loras": selection.records()})
-        else:
-            output.emit_line(final)
-    return 0
+    planned = [o.result for o in summary.outcomes if o.status == "planned"]
+    if planned:
+        text = total_line(planned)
+        output.emit_json({"total": text}) if args.json else output.emit_line(text)
+    elif summary.exit_code and len(summary.outcomes) > 1 and not args.json:
+        output.warn(summary.line())
 
 
 class _Printer:
@@ -279,6 +287,19 @@ class _Printer:
 
     def __call__(self, outcome: Any) -> None:
         result = outcome.result
+        if outcome.status == "planned":
+            record = result.record()
+            if self.json:
+                output.emit_json(record)
+            else:
+                args = json.dumps(
+                    record.get("arguments", record.get("request")), ensure_ascii=False
+                )
+                output.emit_line(
+                    f"#{outcome.index} {record['provider']} {record.get('endpoint') or record['model']}"
+                    f" {result.cost.text()} {args}"
+                )
+            return
         if outcome.status == "ok":
             for w in getattr(result, "warnings", []) or []:
                 if w not in self._warned and not self.quiet and not self.json:

@@ -19,7 +19,7 @@ from twat_genai.core.errors import UsageError
 from twat_genai.core.models import ProviderResponse
 from twat_genai.jobs.pipeline import DEFAULT_OUTPUT_DIR, Job, RunOptions, expand_prompts, run_jobs
 from twat_genai.jobs.requests import Spec, build_request, image_list
-from twat_genai.jobs.runner import EventHook, Outcome, Summary
+from twat_genai.jobs.runner import EventHook, Summary
 
 if TYPE_CHECKING:
     from twat_genai.providers.base import Provider
@@ -30,20 +30,10 @@ _CLIENT_KEYS = ("api_key", "base_url", "transport", "retry")
 
 async def run_specs(
     specs: Sequence[Spec],
+    options: RunOptions,
     *,
-    output_dir: Path | str = DEFAULT_OUTPUT_DIR,
     filename_prefix: str | None = None,
-    filename_suffix: str | None = None,
-    journal: bool = False,
-    fresh: bool = False,
-    allow_retired: bool = False,
-    name_template: str | None = None,
-    concurrency: int | None = None,
     expand_limit: int = 1000,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    on_event: EventHook | None = None,
-    summary: Summary | None = None,
-    command: str = "generate",
 ) -> Summary:
     """Run every spec's prompts as one batch: models resolved, prompts expanded, requests
     built and checked (inputs too) before anything is paid for."""
@@ -67,7 +57,11 @@ async def run_specs(
             request = build_request(spec, prompt, model, info)
             request, warnings = apply_prompt_parameters(request, info.fields)
             template = spec.prompt if isinstance(spec.prompt, str) else None
-            meta = {"command": command, "original_prompt": prompt, "prompt_template": template}
+            meta = {
+                "command": options.command,
+                "original_prompt": prompt,
+                "prompt_template": template,
+            }
             images = image_list(spec.images)
             prefix = filename_prefix
             if prefix is None and images:
@@ -80,22 +74,23 @@ async def run_specs(
         providers: dict[str, Provider] = {}
         for name, job in planned:
             if name not in providers:
-                providers[name] = await stack.enter_async_context(get_provider_class(name)())
+                providers[name] = await stack.enter_async_context(
+                    open_provider(get_provider_class(name), dry_run=options.dry_run)
+                )
             job.provider = providers[name]
-        options = RunOptions(
-            output_dir=output_dir,
-            suffix=filename_suffix,
-            command=command,
-            journal=journal,
-            fresh=fresh,
-            allow_retired=allow_retired,
-            name_template=name_template,
-            concurrency=concurrency,
-            on_outcome=on_outcome,
-            on_event=on_event,
-            summary=summary,
-        )
         return await run_jobs(None, [job for _, job in planned], options)
+
+
+def open_provider(cls: type[Provider], *, dry_run: bool = False) -> Provider:
+    """A provider instance; a dry run needs no key (it sends nothing)."""
+    from twat_genai.core.errors import MissingKeyError
+
+    try:
+        return cls()
+    except MissingKeyError:
+        if not dry_run:
+            raise
+        return cls(api_key="dry-run")
 
 
 def _model_of(spec: Spec, resolve: Callable[[str, str | None], tuple[str, str]]) -> tuple[str, str]:
@@ -180,17 +175,16 @@ async def agenerate(
         lora=lora,
         params=dict(params or {}),
     )
-    summary = await run_specs(
-        [spec],
+    options = RunOptions(
         output_dir=output_dir,
-        filename_prefix=filename_prefix,
-        filename_suffix=filename_suffix,
+        suffix=filename_suffix,
         journal=journal,
         fresh=fresh,
         allow_retired=allow_retired,
         concurrency=concurrency,
         on_event=on_event,
     )
+    summary = await run_specs([spec], options, filename_prefix=filename_prefix)
     return list(summary.results())
 
 

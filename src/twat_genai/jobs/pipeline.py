@@ -21,9 +21,11 @@ from twat_genai.core.errors import UsageError
 from twat_genai.core.files import remove_stale_temps
 from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
-from twat_genai.jobs.generate import adapt_request, generate
+from twat_genai.jobs.cost import Estimate
+from twat_genai.jobs.generate import generate
 from twat_genai.jobs.journal import Journal, item_key
-from twat_genai.jobs.runner import EventHook, Item, Outcome, Summary, run_batch
+from twat_genai.jobs.plan import Budget, Planned, check_budget, plan
+from twat_genai.jobs.runner import PLANNED, EventHook, Item, Outcome, Summary, run_batch
 
 if TYPE_CHECKING:
     from twat_genai.jobs.journal import Entry
@@ -88,6 +90,10 @@ class RunOptions:
     #: ``--name``: the file-name template (``{prompt}``, ``{index}``, ``{seed}``, ``{model}``,
     #: ``{date}``, ``{id}``); None for ``{slug}-{id8}``.
     name_template: str | None = None
+    #: Describe every job (provider, model, exact arguments, price) and run nothing.
+    dry_run: bool = False
+    #: Refuse to start when the estimate exceeds it; stop starting items once it is spent.
+    budget: float | None = None
 
 
 async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
@@ -95,6 +101,19 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
     its summary (outcomes carry :class:`ProviderResponse` results). The output folder is
     checked before anything is paid for; a journaled run skips finished items and re-attaches
     to submitted jobs."""
+    runners = [job.provider or provider for job in jobs]
+    if any(r is None for r in runners):
+        raise ValueError("run_jobs needs a provider for every job")
+    # Every job is checked (and priced) before the first one is paid for.
+    planned = plan(
+        [(r, j.request, j.label) for r, j in zip(runners, jobs, strict=True) if r is not None],
+        allow_retired=options.allow_retired,
+    )
+    if options.dry_run:
+        return _dry_summary(planned, options)
+    if options.budget is not None:
+        check_budget(planned, options.budget)
+    budget = Budget(options.budget)
     out_dir = _checked_output_dir(options.output_dir)
     remove_stale_temps(out_dir)  # once per run: nothing per item scans the folder
     writers: dict[str | None, OutputWriter] = {}
@@ -111,15 +130,9 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             )
         return writers[prefix]
 
-    for job in jobs:  # every job is checked before the first one is paid for
-        runner = job.provider or provider
-        if runner is None:
-            raise ValueError("run_jobs needs a provider for every job")
-        adapt_request(runner, job.request, allow_retired=options.allow_retired)
     seen: dict[str, int] = {}
     items: list[Item] = []
-    for job in jobs:
-        runner = job.provider or provider
+    for job, runner, priced in zip(jobs, runners, planned, strict=True):
         assert runner is not None
         key = ""
         if options.journal:
@@ -145,6 +158,8 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
                     writer_for(job),
                     allow_retired=options.allow_retired,
                     index=len(items),
+                    budget=budget,
+                    cost=priced.cost,
                 ),
                 key=key,
                 takes_context=True,
@@ -174,6 +189,22 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
         )
 
 
+def _dry_summary(planned: list[Planned], options: RunOptions) -> Summary:
+    """The plan as a batch's outcomes (status ``planned``), reported like any other."""
+    summary = options.summary if options.summary is not None else Summary()
+    for entry in planned:
+        item = Item(label=entry.label, run=_never)
+        outcome = Outcome(item, PLANNED, result=entry, index=entry.index)
+        summary.outcomes.append(outcome)
+        if options.on_outcome is not None:
+            options.on_outcome(outcome)
+    return summary
+
+
+async def _never() -> None:  # pragma: no cover - a planned item is never run
+    raise AssertionError("a dry run runs nothing")
+
+
 def _checked_output_dir(folder: Path | str) -> Path:
     """The output folder, refused before anything is paid for when it cannot be written."""
     out_dir = Path(folder).expanduser()
@@ -199,7 +230,11 @@ async def _run_job(
     *,
     allow_retired: bool = False,
     index: int | None = None,
+    budget: Budget | None = None,
+    cost: Estimate | None = None,
 ) -> ProviderResponse:
+    if budget is not None and cost is not None and not ctx.recorded:
+        budget.take(cost)  # a job re-attached to was paid for already
     return await generate(
         provider,
         job.request,

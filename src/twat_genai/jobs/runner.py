@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("twat_genai.jobs")
 
 OK, BLOCKED, FAILED, CANCELLED = "ok", "blocked", "failed", "cancelled"
+#: A dry run's outcome: described, not run.
+PLANNED = "planned"
 
 #: ``on_event(name, data)``: batch progress for progress bars and library users.
 EventHook = Callable[[str, dict[str, Any]], None]
@@ -81,7 +83,7 @@ class Summary:
         codes = [
             o.error.exit_code if isinstance(o.error, TwatGenAiError) else 1
             for o in self.outcomes
-            if o.status != OK
+            if o.status not in (OK, PLANNED)
         ]
         return max(codes, default=0)
 

@@ -252,6 +252,14 @@ class Provider(ABC):
             request_id_headers=self.request_id_headers,
         )
 
+    def preview(self, request: Request) -> dict[str, Any]:
+        """What a call would send, without sending, uploading or reading anything remote (for
+        ``--dry-run``); providers show their exact wire arguments."""
+        return {
+            "endpoint": request.model,
+            "request": request.model_dump(mode="json", exclude_none=True),
+        }
+
     @abstractmethod
     async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
         """Run one request on the provider and return its outputs (not yet saved)."""

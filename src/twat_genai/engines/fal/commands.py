@@ -169,6 +169,8 @@ class TwatGenAiCLI:
         fresh: bool = False,
         allow_retired: bool = False,
         name: str | None = None,
+        dry_run: bool = False,
+        budget: float | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         **tool_options: Any,
     ) -> Summary:
@@ -245,7 +247,11 @@ class TwatGenAiCLI:
         out_dir = Path(output_dir) if output_dir else self.output_dir
         if output:
             out_dir = out_dir / output
-        engine = FALEngine(out_dir, api_key=self._api_key, base_url=self._base_url)
+        engine = FALEngine(
+            out_dir,
+            api_key=self._api_key or (_placeholder_key() if dry_run else None),
+            base_url=self._base_url,
+        )
         async with engine:
             jobs = []
             for p in prompts:
@@ -266,7 +272,7 @@ class TwatGenAiCLI:
 
             def as_image_result(outcome: Outcome) -> None:
                 # The README's result type, made from the one result type underneath.
-                if outcome.result is not None:
+                if outcome.status == "ok" and outcome.result is not None:
                     outcome.result = to_image_result(
                         outcome.result,
                         original_prompt=outcome.item.label,
@@ -285,12 +291,21 @@ class TwatGenAiCLI:
                 fresh=fresh,
                 allow_retired=allow_retired,
                 name_template=name,
+                dry_run=dry_run,
+                budget=budget,
                 concurrency=self.concurrency,
                 on_outcome=as_image_result,
                 on_event=on_event,
                 summary=self.last_summary,
             )
             return await run_jobs(engine.provider, jobs, run)
+
+
+def _placeholder_key() -> str | None:
+    """A dry run sends nothing: it needs no key, but uses a real one when set."""
+    from twat_genai.core.settings import first_env
+
+    return None if first_env(("FAL_KEY",)) else "dry-run"
 
 
 async def _preflight_input(value: Any, model: ModelTypes) -> ImageInput | None:

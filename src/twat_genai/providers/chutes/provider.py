@@ -122,6 +122,19 @@ class ChutesProvider(Provider):
             timings={"inference": round(elapsed, 3)},
         )
 
+    def preview(self, request: Request) -> dict[str, Any]:
+        """The body a call would send, checked; input images shown by their source."""
+        endpoint = ENDPOINTS[operation_for(request)]
+        info = self.model_info(request.model)
+        body, _ = endpoint.build(request, info)
+        body.update(request.options)
+        check_body(info, body, endpoint.rules)
+        for spec in endpoint.inputs:
+            image = spec.source(request)
+            if image is not None:
+                body[spec.name] = f"<base64 of {image.describe()}>"
+        return {"endpoint": self.url_for(endpoint), "arguments": body}
+
     async def _encode(self, image: ImageInput, frame: tuple[int, int] | None) -> str:
         """Raw base64 of an input; video frames cover-cropped to ``frame`` as JPEG first."""
         from twat_genai.core.media import cover_crop

@@ -131,6 +131,14 @@ class FalProvider(Provider):
     ) -> dict[str, Any]:
         """The wire arguments for ``request`` on the model ``info`` describes (with ``inputs``,
         its images uploaded and placed)."""
+        args = self.mapped(info, request)
+        if isinstance(request, ImageEditRequest) and inputs:
+            await self._inputs(info, request, args)
+        args.update(request.options)
+        return args
+
+    def mapped(self, info: ModelInfo, request: ImageGenerationRequest) -> dict[str, Any]:
+        """The arguments that come from the request's settings (no inputs, no options)."""
         args: dict[str, Any] = {}
         put = _putter(info, args)
         put("prompt", request.prompt or None)
@@ -144,13 +152,31 @@ class FalProvider(Provider):
             put("loras", [{"path": lw.path, "scale": lw.scale} for lw in request.loras])
         if isinstance(request, ImageEditRequest):
             put("strength", request.strength)
-            if inputs:
-                await self._inputs(info, request, args)
         if "enable_safety_checker" in info.params:
             # Off unless asked for (docs/decisions.md): fal's default differs per endpoint.
             args["enable_safety_checker"] = False
-        args.update(request.options)
         return args
+
+    def preview(self, request: Request) -> dict[str, Any]:
+        """The arguments a submit would send, input images shown as ``<upload: …>``."""
+        endpoint = request.model or self.default_model_for(request) or ""
+        info = self.model_info(endpoint)
+        if not isinstance(request, ImageGenerationRequest):
+            return {"endpoint": endpoint, **request.model_dump(mode="json", exclude_none=True)}
+        args = self.mapped(info, request)
+        if isinstance(request, ImageEditRequest):
+            shown = [upload_placeholder(i) for i in request.images]
+            if "images" in info.inputs:
+                args[info.inputs["images"]] = shown
+            else:
+                args[info.inputs.get("image", "image_url")] = shown[0]
+            if request.mask is not None:
+                args[info.inputs.get("mask", "mask_url")] = upload_placeholder(request.mask)
+            if info.flow == "bria-outpaint" or request.operation in ("outpaint", "outpaint_flux"):
+                size = request.size
+                args["canvas_size"] = [size.width, size.height] if size else None
+        args.update(request.options)
+        return {"endpoint": endpoint, "arguments": args}
 
     def _size(self, info: ModelInfo, request: ImageGenerationRequest, args: dict[str, Any]) -> None:
         spec = info.size
@@ -270,6 +296,11 @@ class FalProvider(Provider):
                 if isinstance(v, (int, float))
             },
         )
+
+
+def upload_placeholder(inp: ImageInput) -> str:
+    """How a dry run shows an input: a remote URL as it is, anything else as an upload."""
+    return inp.url if inp.is_remote and inp.url else f"<upload: {inp.describe()}>"
 
 
 def _putter(info: ModelInfo, args: dict[str, Any]) -> Any:

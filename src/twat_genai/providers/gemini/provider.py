@@ -199,6 +199,49 @@ class GeminiProvider(Provider):
                 sent_parts.append({"inlineData": {"mimeType": mime, "source": inp.describe()}})
             if request.mask is not None:
                 warnings.append("gemini does not take a mask; describe the area in the prompt")
+        generation_config, safety = self._generation_config(
+            request, model, info, first_size, warnings
+        )
+        payload: dict[str, Any] = {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": generation_config,
+        }
+        if safety is not None:
+            payload["safetySettings"] = safety
+        sent = {
+            "model": model,
+            "contents": [{"role": "user", "parts": sent_parts}],
+            "generationConfig": generation_config,
+        }
+        if safety is not None:
+            sent["safetySettings"] = safety
+        return payload, sent, warnings
+
+    def preview(self, request: Request) -> dict[str, Any]:
+        """The body a call would send, input images shown by their source."""
+        if not isinstance(request, ImageGenerationRequest):
+            return request.model_dump(mode="json", exclude_none=True)
+        model = (request.model or DEFAULT_MODEL).removeprefix("models/")
+        info = self.model_info(model)
+        parts: list[Any] = [{"text": request.prompt}]
+        if isinstance(request, ImageEditRequest):
+            parts += [{"inlineData": {"source": i.describe()}} for i in request.images]
+        config, safety = self._generation_config(request, model, info, None, [])
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
+        body["generationConfig"] = config
+        if safety is not None:
+            body["safetySettings"] = safety
+        return {"endpoint": f"{API_VERSION}/models/{model}:generateContent", "arguments": body}
+
+    def _generation_config(
+        self,
+        request: ImageGenerationRequest,
+        model: str,
+        info: ModelInfo,
+        first_size: tuple[int, int] | None,
+        warnings: list[str],
+    ) -> tuple[dict[str, Any], Any]:
+        """(``generationConfig``, ``safetySettings``) for ``request``."""
         # Options that belong in ``imageConfig`` leave ``options`` in every spelling, so none
         # of them reaches ``generationConfig`` (where Gemini refuses unknown fields).
         options = dict(request.options)
@@ -231,20 +274,7 @@ class GeminiProvider(Provider):
             generation_config["imageConfig"] = image_config
         safety = options.pop("safety_settings", None) or options.pop("safetySettings", None)
         generation_config.update(_generation_fields(info, options))
-        payload: dict[str, Any] = {
-            "contents": [{"role": "user", "parts": parts}],
-            "generationConfig": generation_config,
-        }
-        if safety is not None:
-            payload["safetySettings"] = safety
-        sent = {
-            "model": model,
-            "contents": [{"role": "user", "parts": sent_parts}],
-            "generationConfig": generation_config,
-        }
-        if safety is not None:
-            sent["safetySettings"] = safety
-        return payload, sent, warnings
+        return generation_config, safety
 
     def _aspect_ratio(
         self,

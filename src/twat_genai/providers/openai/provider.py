@@ -221,6 +221,21 @@ class OpenAIProvider(Provider):
             timings={"request": round(elapsed, 3)},
         )
 
+    def preview(self, request: Request) -> dict[str, Any]:
+        """The fields a call would send (input images shown by their source)."""
+        if not isinstance(request, ImageGenerationRequest):
+            return request.model_dump(mode="json", exclude_none=True)
+        model = request.model or DEFAULT_MODEL
+        fields, _ = self._fields(request, model)
+        path = "images/generations"
+        if isinstance(request, ImageEditRequest):
+            path = "images/edits"
+            name = "image" if len(request.images) == 1 else "image[]"
+            fields[name] = [i.describe() for i in request.images]
+            if request.mask is not None:
+                fields["mask"] = f"{request.mask.describe()} (white = edit, sent as alpha)"
+        return {"endpoint": path, "arguments": fields}
+
     # -- request building --------------------------------------------------------------------
 
     def _fields(
