@@ -230,22 +230,17 @@ def loras(args: argparse.Namespace) -> int:
 
 
 def sizes(args: argparse.Namespace) -> int:
-    """The ``--image_size`` presets with their pixels and the other name each accepts."""
+    """The ``--image_size`` presets with their pixels and the other name some accept."""
     from twat_genai.core.sizes import ImageSizes
 
     for preset in ImageSizes:
+        pixels = f"{preset.width}x{preset.height}"
+        also = None if preset.value == pixels else preset.value  # PORT's value is its pixels
         if args.json:
-            output.emit_json(
-                {
-                    "name": preset.name,
-                    "width": preset.width,
-                    "height": preset.height,
-                    "also": preset.value,
-                }
-            )
+            row = {"name": preset.name, "width": preset.width, "height": preset.height}
+            output.emit_json({**row, "also": also})
         else:
-            pixels = f"{preset.width}x{preset.height}"
-            output.emit_line(f"{preset.name:<6} {pixels:<10} {preset.value}")
+            output.emit_line(f"{preset.name:<6} {pixels:<10} {also or ''}".rstrip())
     return 0
 
 
