@@ -155,3 +155,16 @@ def test_help_never_reads_the_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "metadata" in proc.stdout and "keys" in proc.stdout
+
+
+def test_readme_example_is_accepted(run_cli, isolated: Path) -> None:
+    """The README's config.toml, as written (its "..." keys included), is a valid file."""
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert "[keys]" in example and "output_dir" in example
+    write_config(isolated, example)
+    code, _, err = run_cli("sizes")
+    assert (code, err) == (0, "")
+    args = _args("generate", "a cat")
+    apply_user_config(args)
+    assert (args.provider, args.model, args.concurrency) == ("fal", "fal-ai/flux/dev", 4)
