@@ -43,10 +43,17 @@ def read_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "_dotenv_loaded", False)
 
 
-def fake_key(length: int = 40) -> str:
+class FakeKey(str):
+    """A made-up key whose repr hides it, so a failing test's report never shows it."""
+
+    def __repr__(self) -> str:
+        return "FakeKey(****)"
+
+
+def fake_key(length: int = 40) -> FakeKey:
     """A made-up key of capitals and digits (unlike any word or path the CLI prints)."""
     alphabet = string.ascii_uppercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    return FakeKey("".join(secrets.choice(alphabet) for _ in range(length)))
 
 
 def shows_at_most_4(key: str, text: str) -> bool:
@@ -61,3 +68,17 @@ def write_config(folder: Path, text: str) -> Path:
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def assert_no_leak(key: str, text: str) -> None:
+    """Fail, without printing either, when ``text`` holds more than 4 characters of ``key``."""
+    __tracebackhide__ = True  # the frame's arguments (the output) would be printed
+    leaked = not shows_at_most_4(key, text)
+    assert not leaked, "more than 4 characters of a key were printed"
+
+
+def assert_masked(shown: object, key: str) -> None:
+    """Fail, without printing ``shown``, unless it is ``****`` plus the key's last 4."""
+    __tracebackhide__ = True
+    right = shown == "****" + key[-4:]
+    assert right, "the key is not shown as **** plus its last 4 characters"

@@ -14,7 +14,7 @@ import pytest
 from twat_genai.cli.info import apply_user_config
 from twat_genai.cli.parser import build_parser, hoist_command
 
-from .conftest import fake_key, shows_at_most_4, write_config
+from .conftest import assert_no_leak, fake_key, write_config
 
 
 def _args(*argv: str):  # type: ignore[no-untyped-def]
@@ -109,7 +109,7 @@ def test_a_key_from_the_file_runs_a_provider_and_never_shows(
     code, out, err = run_cli("text", "a lamp", "--verbose")
     assert code == 0, err
     saved = "".join(p.read_text() for p in Path("generated_images").glob("*.json"))
-    assert shows_at_most_4(key, out + err + saved)
+    assert_no_leak(key, out + err + saved)
 
 
 @pytest.mark.parametrize("command", [["sizes"], ["version"], ["text", "x", "--dry-run"]])
@@ -168,3 +168,23 @@ def test_readme_example_is_accepted(run_cli, isolated: Path) -> None:
     args = _args("generate", "a cat")
     apply_user_config(args)
     assert (args.provider, args.model, args.concurrency) == ("fal", "fal-ai/flux/dev", 4)
+
+
+def test_commands_without_providers_leave_keys_out_of_the_environment(
+    run_cli, isolated: Path
+) -> None:
+    """``sizes`` builds no provider, so the file's keys stay out of the environment (and the
+    providers unimported), yet they are masked from then on."""
+    from twat_genai.core.redact import redact
+
+    key = fake_key()
+    write_config(isolated, f'[keys]\nfal = "{key}"\n')
+    code, _, _ = run_cli("sizes")
+    assert code == 0
+    assert "FAL_KEY" not in os.environ
+    masked = redact(f"plain {key} text") == "plain *** text"
+    assert masked
+    code, _, _ = run_cli("list-providers")
+    assert code == 0
+    set_from_file = os.environ.get("FAL_KEY") == key
+    assert set_from_file

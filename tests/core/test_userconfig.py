@@ -1,5 +1,6 @@
 """The user config file: where it is, what it may hold, one-line errors naming it, and keys
-put into the environment only where none is set (and masked from then on)."""
+put into the environment only where none is set (and masked from then on). Keys are made up at
+run time and compared into booleans first, so a failure never prints one."""
 
 from __future__ import annotations
 
@@ -40,8 +41,15 @@ def config_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return folder
 
 
+class _Key(str):
+    """A made-up key whose repr hides it (a failure report shows arguments' reprs)."""
+
+    def __repr__(self) -> str:
+        return "_Key(****)"
+
+
 def _key() -> str:
-    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(32))
+    return _Key("".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(32)))
 
 
 def _write(path: Path, text: str) -> Path:
@@ -56,16 +64,21 @@ def test_no_file_is_an_empty_config(config_dir: Path) -> None:
 
 
 def test_every_setting_is_read(config_dir: Path) -> None:
-    """output_dir (with ~ expanded), concurrency, provider, model and [keys] are read."""
+    """output_dir (with ~ expanded), concurrency, provider, model and [keys] (trimmed) are read;
+    the repr leaves keys out."""
+    key = _key()
     _write(
         config_dir / "config.toml",
         'output_dir = "~/pictures"\nconcurrency = 3\nprovider = "fal"\n'
-        'model = "fal-ai/flux/dev"\n[keys]\nfal = " abc12345 "\n',
+        'model = "fal-ai/flux/dev"\n[keys]\n'
+        f'fal = " {key} "\n',
     )
     config = load_user_config()
     assert config.output_dir == str(Path("~/pictures").expanduser())
     assert (config.concurrency, config.provider, config.model) == (3, "fal", "fal-ai/flux/dev")
-    assert dict(config.keys) == {"fal": "abc12345"}
+    read_back = dict(config.keys) == {"fal": key}
+    hidden = key not in repr(config)
+    assert read_back and hidden
 
 
 def test_env_var_names_another_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -123,16 +136,18 @@ def test_keys_fill_only_unset_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     config = UserConfig(tmp_path / "c.toml", keys={"fal": fal_key, "gemini": gemini_key})
     userconfig.remember_environment()
     apply_keys(config, {"fal": ("FAL_KEY",), "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY")})
-    assert os.environ["FAL_KEY"] == fal_key
+    set_from_file = os.environ["FAL_KEY"] == fal_key
+    env_kept = os.environ["GOOGLE_API_KEY"] == env_key
+    assert set_from_file and env_kept
     assert "GEMINI_API_KEY" not in os.environ
-    assert os.environ["GOOGLE_API_KEY"] == env_key
     assert key_source(("FAL_KEY",)) == ("FAL_KEY", "config", tmp_path / "c.toml")
     assert key_source(("GEMINI_API_KEY", "GOOGLE_API_KEY")) == (
         "GOOGLE_API_KEY",
         "environment",
         None,
     )
-    assert redact(f"sent {gemini_key} and {fal_key}") == "sent *** and ***"
+    masked = redact(f"sent {gemini_key} and {fal_key}") == "sent *** and ***"
+    assert masked
 
 
 def test_a_plugin_providers_key_is_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -141,8 +156,9 @@ def test_a_plugin_providers_key_is_masked(monkeypatch: pytest.MonkeyPatch, tmp_p
     key = _key()
     config = UserConfig(tmp_path / "c.toml", keys={"plugin": key})
     apply_keys(config, {"plugin": ("TWAT_TEST_PLUGIN_KEY",)})
-    assert os.environ["TWAT_TEST_PLUGIN_KEY"] == key
-    assert redact(f"plain {key} text") == "plain *** text"  # no key shape: the value itself
+    set_from_file = os.environ["TWAT_TEST_PLUGIN_KEY"] == key
+    masked = redact(f"plain {key} text") == "plain *** text"  # no key shape: the value itself
+    assert set_from_file and masked
 
 
 def test_dotenv_outranks_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -155,7 +171,8 @@ def test_dotenv_outranks_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     userconfig.remember_environment()
     config = UserConfig(tmp_path / "c.toml", keys={"chutes": _key()})
     apply_keys(config, {"chutes": ("CHUTES_API_KEY", "CHUTES_API_TOKEN")})
-    assert os.environ["CHUTES_API_KEY"] == dotenv_key
+    dotenv_kept = os.environ["CHUTES_API_KEY"] == dotenv_key
+    assert dotenv_kept
     assert key_source(("CHUTES_API_KEY",)) == ("CHUTES_API_KEY", ".env", tmp_path / ".env")
 
 

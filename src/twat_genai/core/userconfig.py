@@ -41,7 +41,7 @@ class UserConfig:
     concurrency: int | None = None
     provider: str | None = None
     model: str | None = None
-    keys: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict, repr=False)  # never in a traceback
 
 
 def config_path() -> Path:
