@@ -4,6 +4,7 @@ one JSON object per line for scripts; and the user config file applied to every 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 from pathlib import Path
@@ -103,7 +104,7 @@ def file_report(path: Path) -> dict[str, Any]:
     from twat_genai.core.media import probe_size, sniff_media_type
 
     if path.is_dir():
-        raise IsADirectoryError(21, "is a folder", str(path))
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
     with path.open("rb") as fh:
         head = fh.read(64)
         mime = sniff_media_type(head)
@@ -137,6 +138,8 @@ def file_report(path: Path) -> dict[str, Any]:
             report["sidecar"] = json.loads(sidecar_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             report["sidecar_error"] = f"not valid JSON ({' '.join(str(exc).split())})"
+        except OSError as exc:  # the file itself was readable: report it, not this error
+            report["sidecar_error"] = f"cannot read it ({exc.strerror or exc})"
     return report
 
 
@@ -277,7 +280,7 @@ def keys(args: argparse.Namespace) -> int:
             output.emit_json(row)
             continue
         if not names:
-            output.emit_line(f"{name:<8} {'(no key needed)'}")
+            output.emit_line(f"{name:<8} (no key needed)")
         elif found is None:
             hint = f"set {' or '.join(names)}, or [keys] {name} in {config_path()}"
             output.emit_line(f"{name:<8} {names[0]:<18} {'not set':<9} ({hint})")
