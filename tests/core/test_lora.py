@@ -73,10 +73,12 @@ def test_load_returns_a_copy() -> None:
 
 
 def test_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """TWAT_GENAI_LORA_LIB replaces the bundled library."""
+    """TWAT_GENAI_LORA_LIB's entries add to the bundled library."""
     lib = _write(tmp_path / "mine.json", {"my style": [{"url": "me/style", "scale": 0.7}]})
     monkeypatch.setenv(ENV_VAR, str(lib))
-    assert load_lora_library() == {"my style": [LoraRecord(url="me/style", scale=0.7)]}
+    library = load_lora_library()
+    assert library["my style"] == [LoraRecord(url="me/style", scale=0.7)]
+    assert set(library) == {*BUNDLED, "my style"}
     sel = parse_lora_spec("my style")
     assert sel.loras == [LoraWeight(path="me/style", scale=0.7)]
     assert sel.triggers == ["my style"]
@@ -95,17 +97,22 @@ def test_env_override_missing_file_is_an_error(
 
 
 def test_env_override_beats_user_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The env variable wins over the user config file."""
+    """The env variable names the user library instead of the config folder's file."""
     _write(Path(platformdirs.user_config_dir("twat-genai")) / "loras.json", {"user": []})
     monkeypatch.setenv(ENV_VAR, str(_write(tmp_path / "env.json", {"env": []})))
-    assert list(load_lora_library()) == ["env"]
+    assert list(load_lora_library()) == [*BUNDLED, "env"]
 
 
 def test_user_config_file_is_used() -> None:
-    """A loras.json in the platformdirs config dir replaces the bundled library."""
+    """A loras.json in the platformdirs config dir adds to the bundled library; its entry
+    wins over a bundled one of the same key."""
     user = Path(platformdirs.user_config_dir("twat-genai")) / "loras.json"
-    _write(user, {"user key": [{"path": "u/v"}]})
-    assert load_lora_library() == {"user key": [LoraRecord(url="u/v", scale=1.0)]}
+    _write(user, {"user key": [{"path": "u/v"}], "shou_xin": [{"url": "me/shou", "scale": 0.5}]})
+    library = load_lora_library()
+    assert library["user key"] == [LoraRecord(url="u/v", scale=1.0)]
+    assert library["shou_xin"] == [LoraRecord(url="me/shou", scale=0.5)]
+    assert set(library) == {*BUNDLED, "user key"}
+    assert parse_lora_spec("shou_xin").loras == [LoraWeight(path="me/shou", scale=0.5)]
 
 
 def test_edited_file_is_reloaded(tmp_path: Path) -> None:

@@ -396,6 +396,11 @@ def _none(p: argparse.ArgumentParser) -> None:
     _flag(p, "json", "machine-readable output")
 
 
+def _metadata(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="images, videos or any other files")
+    _flag(p, "json", "one JSON object per file")
+
+
 #: name -> (aliases, help, builder). Provider commands of later modules register here too.
 COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
     "generate": ((), "any model of any provider: text, image, edit, upscale, video", _generate),
@@ -431,5 +436,13 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
         "list providers, the key each needs, and whether it is set",
         _none,
     ),
+    "metadata": (
+        (),
+        "show a file's embedded parameters, sidecar and Content Credentials",
+        _metadata,
+    ),
+    "loras": ((), "list the LoRA library: trigger phrases, LoRAs and the file each is from", _none),
+    "sizes": ((), "list the --image_size presets and their pixels", _none),
+    "keys": ((), "show each provider's key (last 4 characters) and where it came from", _none),
     "version": ((), "print the version", _none),
 }

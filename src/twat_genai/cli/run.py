@@ -37,6 +37,9 @@ _RUN_FLAGS = {
 def dispatch(args: argparse.Namespace) -> int:
     output.setup_logging(getattr(args, "verbose", False))
     try:
+        from twat_genai.cli.info import apply_user_config
+
+        apply_user_config(args)
         handler = _HANDLERS.get(args.command, _generate)
         return handler(args)
     except TwatGenAiError as exc:
@@ -86,6 +89,30 @@ def _list_providers(args: argparse.Namespace) -> int:
     from twat_genai.cli.models import providers
 
     return providers(args)
+
+
+def _metadata(args: argparse.Namespace) -> int:
+    from twat_genai.cli.info import metadata
+
+    return metadata(args)
+
+
+def _loras(args: argparse.Namespace) -> int:
+    from twat_genai.cli.info import loras
+
+    return loras(args)
+
+
+def _sizes(args: argparse.Namespace) -> int:
+    from twat_genai.cli.info import sizes
+
+    return sizes(args)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from twat_genai.cli.info import keys
+
+    return keys(args)
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -373,4 +400,8 @@ _HANDLERS = {
     "list-providers": _list_providers,
     "emulator": _emulator,
     "gallery": _gallery,
+    "metadata": _metadata,
+    "loras": _loras,
+    "sizes": _sizes,
+    "keys": _keys,
 }

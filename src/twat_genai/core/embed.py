@@ -1,5 +1,5 @@
-"""Parameters embedded in image files (PNG text chunk, JPEG/WebP XMP), and the C2PA Content
-Credentials check that leaves signed files untouched.
+"""Parameters embedded in image files (PNG text chunk, JPEG/WebP XMP) and read back with other
+tools' text, and the C2PA Content Credentials check that leaves signed files untouched.
 
 Chunk-level edits never re-encode pixels, and never touch a file that carries C2PA Content
 Credentials (that would break the signature).
@@ -8,6 +8,7 @@ Credentials (that would break the signature).
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from typing import Any
@@ -200,3 +201,134 @@ def _embed_webp(data: bytes, payload: str) -> bytes:
     else:
         return data
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+# --------------------------------------------------------------------------- reading
+
+#: Largest decompressed PNG text chunk read back: a zTXt bomb costs at most this much.
+_MAX_TEXT = 16 * 1024 * 1024
+_TWAT_XMP = re.compile(r"<twat:parameters>(.*?)</twat:parameters>", re.DOTALL)
+
+
+def read_parameters(data: bytes) -> dict[str, Any] | None:
+    """The parameters :func:`embed_parameters` wrote (a JSON object), or None: absent, another
+    tool's text under the same name (AUTOMATIC1111 also writes PNG ``parameters``), or not an
+    image we embed into."""
+    text = read_embedded_text(data)
+    comment = text.get("comment", "")
+    candidates = [text.get(_PARAM_KEY)]
+    if comment.startswith(_PARAM_KEY + ": "):  # JPEGs that already had XMP (_embed_jpeg)
+        candidates.append(comment.removeprefix(_PARAM_KEY + ": "))
+    found = _TWAT_XMP.search(text.get("XMP", ""))
+    if found:
+        from xml.sax.saxutils import unescape
+
+        candidates.insert(0, unescape(found.group(1)))
+    for raw in candidates:
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def read_embedded_text(data: bytes) -> dict[str, str]:
+    """Text an image carries, by name, as any tool wrote it: PNG text chunks by keyword (ours
+    and AUTOMATIC1111's ``parameters``, ComfyUI's ``prompt``/``workflow``), the XMP packet as
+    ``XMP``, a JPEG comment as ``comment``, and EXIF ``UserComment``/``ImageDescription`` (where
+    JPEG and WebP tools put their prompts). Empty for other formats; never raises on a broken
+    file, as the files read here are often someone else's."""
+    out: dict[str, str] = {}
+    mime = sniff_media_type(data)
+    try:
+        if mime == "image/png":
+            for ctype, start, end in _png_chunks(data):
+                if ctype in (b"tEXt", b"zTXt", b"iTXt"):
+                    entry = _png_text(ctype, data[start + 8 : end - 4])
+                    if entry is not None:
+                        _put(out, *entry)
+        elif mime == "image/jpeg":
+            for marker, start, end in _jpeg_segments(data):
+                body = data[start + 4 : end]
+                if marker == 0xE1 and body.startswith(_XMP_NS):
+                    _put(out, "XMP", body[len(_XMP_NS) :].decode("utf-8", "replace"))
+                elif marker == 0xFE:
+                    _put(out, "comment", body.decode("utf-8", "replace"))
+        elif mime == "image/webp":
+            for fourcc, start, _end in _riff_chunks(data):
+                if fourcc == b"XMP ":
+                    (size,) = struct.unpack("<I", data[start + 4 : start + 8])
+                    _put(out, "XMP", data[start + 8 : start + 8 + size].decode("utf-8", "replace"))
+    except (ValueError, struct.error, IndexError, zlib.error):
+        pass  # what was read before the damage is kept
+    if mime in ("image/jpeg", "image/webp"):
+        for name, value in _exif_text(data).items():
+            _put(out, name, value)
+    return out
+
+
+def _put(out: dict[str, str], name: str, value: str) -> None:
+    """Add ``value`` under ``name``, or ``name (2)``... when a file repeats a name."""
+    key, n = name, 1
+    while key in out:
+        n += 1
+        key = f"{name} ({n})"
+    out[key] = value.rstrip("\x00")
+
+
+def _png_text(ctype: bytes, body: bytes) -> tuple[str, str] | None:
+    """(keyword, text) of a tEXt, zTXt or iTXt chunk body (PNG spec §11.3.4)."""
+    keyword, sep, rest = body.partition(b"\x00")
+    if not sep:
+        return None
+    name = keyword.decode("latin-1")
+    if ctype == b"tEXt":
+        return name, rest.decode("latin-1")
+    if ctype == b"zTXt":
+        return name, _inflate(rest[1:]).decode("latin-1")
+    compressed, _method = rest[0], rest[1]
+    _lang, _, rest = rest[2:].partition(b"\x00")
+    _translated, _, text = rest.partition(b"\x00")
+    return name, (_inflate(text) if compressed else text).decode("utf-8", "replace")
+
+
+def _inflate(data: bytes) -> bytes:
+    return zlib.decompressobj().decompress(data, _MAX_TEXT)
+
+
+_EXIF_IFD = 0x8769
+_EXIF_TEXT = {0x9286: "EXIF UserComment", 0x010E: "EXIF ImageDescription"}
+
+
+def _exif_text(data: bytes) -> dict[str, str]:
+    """EXIF UserComment and ImageDescription, read by Pillow from the header only."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            exif = img.getexif()
+            tags = {**dict(exif), **dict(exif.get_ifd(_EXIF_IFD))}
+    except Exception:  # a foreign file's broken EXIF means "no EXIF text", never a crash
+        return {}
+    out: dict[str, str] = {}
+    for tag, name in _EXIF_TEXT.items():
+        value = tags.get(tag)
+        text = _user_comment(value) if isinstance(value, bytes) else value
+        if isinstance(text, str) and text.strip("\x00 "):
+            out[name] = text
+    return out
+
+
+def _user_comment(raw: bytes) -> str:
+    """An EXIF UserComment: an 8-byte charset header, then the text (AUTOMATIC1111 writes
+    ``UNICODE`` with UTF-16, big-endian as piexif does; little-endian files exist too)."""
+    head, body = raw[:8], raw[8:]
+    if head.startswith(b"UNICODE"):
+        big = body.decode("utf-16-be", "replace")
+        little = body.decode("utf-16-le", "replace")
+        return big if sum(c.isascii() for c in big) >= sum(c.isascii() for c in little) else little
+    return (body if head.rstrip(b"\x00") in (b"ASCII", b"") else raw).decode("utf-8", "replace")

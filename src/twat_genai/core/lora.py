@@ -1,9 +1,10 @@
 """LoRA library (trigger phrase -> LoRA records) and the ``--lora`` spec parser (SPEC §5.3).
 
-Library lookup order: the file named by ``TWAT_GENAI_LORA_LIB`` (which must exist), then
-``loras.json`` in the user config directory (``platformdirs``), then the bundled
-``twat_genai/data/loras.json``. Nothing is read until a library is needed; each file is parsed
-once per modification time.
+The library is the bundled ``twat_genai/data/loras.json`` plus the user's library: the file
+named by ``TWAT_GENAI_LORA_LIB`` (which must exist), else ``loras.json`` in the user config
+directory (``platformdirs``). User entries add to the bundled ones and win on the same key, so a
+personal file need not copy the built-ins. Nothing is read until a library is needed; each file
+is parsed once per modification time.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _load_path(path: Path) -> tuple[tuple[str, tuple[LoraRecord, ...]], ...]:
 
 
 def library_path() -> Path | None:
-    """The library file in use, or None for the bundled one (checks ``TWAT_GENAI_LORA_LIB``)."""
+    """The user's library file, or None when there is none (checks ``TWAT_GENAI_LORA_LIB``)."""
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         path = Path(env).expanduser()
@@ -144,19 +145,35 @@ def library_path() -> Path | None:
     return user if user.is_file() else None
 
 
+def library_layers() -> list[tuple[Path | None, Library]]:
+    """The files making up the library, in merge order: the bundled one (``None``) first, then
+    the user's (:func:`library_path`) if any. Later layers win on the same key."""
+    layers: list[tuple[Path | None, Library]] = [(None, _as_library(_read_bundled()))]
+    user = library_path()
+    if user is not None:
+        layers.append((user, _as_library(_load_path(user))))
+    return layers
+
+
+def _as_library(entries: tuple[tuple[str, tuple[LoraRecord, ...]], ...]) -> Library:
+    return {key: list(records) for key, records in entries}
+
+
 def load_lora_library(path: Path | None = None) -> Library:
     """The LoRA library as ``{trigger phrase: [LoraRecord, ...]}`` (a fresh copy each call).
 
-    ``path`` overrides the lookup order (module docstring); a missing file is a UsageError.
+    By default the bundled entries plus the user's (module docstring); ``path`` reads exactly
+    that file instead, and a missing one is a UsageError.
     """
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
             raise UsageError(f"LoRA library {path} does not exist: check the path")
-    else:
-        path = library_path()
-    entries = _read_bundled() if path is None else _load_path(path)
-    return {key: list(records) for key, records in entries}
+        return _as_library(_load_path(path))
+    merged: Library = {}
+    for _origin, entries in library_layers():
+        merged.update(entries)
+    return merged
 
 
 @dataclass
