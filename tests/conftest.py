@@ -34,6 +34,17 @@ def _post(url: str) -> bytes:
         return bytes(resp.read())
 
 
+@pytest.fixture(autouse=True)
+def _no_user_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test reads the developer's own config, catalog, aliases or LoRA files."""
+    home = tmp_path_factory.mktemp("config-home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    for name in ("TWAT_GENAI_CONFIG", "TWAT_GENAI_MODELS", "TWAT_GENAI_LORA_LIB"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def _emulator_module() -> Iterator[EmulatorServer]:
     """One emulator (latency 0) per test module."""
