@@ -118,7 +118,8 @@ def test_a_version_1_journal_gains_the_files_column(tmp_path: Path) -> None:
         assert entry is not None and entry.files == {} and entry.handles == [{"request_id": "a"}]
         journal.saving("k", "a#0", tmp_path / "a.png")
         assert journal.get("k").files == {"a#0": str(tmp_path / "a.png")}  # type: ignore[union-attr]
-        assert journal.version == len(MIGRATIONS) == 2
+        assert journal.version == len(MIGRATIONS) == 3
+        assert journal.run_number("any batch") == 0  # the runs table exists too
 
 
 def test_processes_opening_a_new_journal_at_once_all_succeed(tmp_path: Path) -> None:

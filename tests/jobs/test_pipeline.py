@@ -69,13 +69,45 @@ def test_an_unknown_model_passes_through_with_one_warning(tmp_path: Path) -> Non
     assert sum("not in the model catalog" in w for w in warnings) == 1
 
 
-def test_a_journaled_rerun_pays_for_nothing_twice(tmp_path: Path) -> None:
-    """The second run of the same jobs finds every item done in the journal."""
+def test_a_finished_run_run_again_is_a_new_run(tmp_path: Path) -> None:
+    """The same jobs after a run that finished: new items, new files."""
     jobs = lambda: [Job(ImageGenerationRequest(prompt=p)) for p in ("a", "b", "c")]  # noqa: E731
     first = run(jobs(), output_dir=tmp_path, journal=True)
     assert [o.status for o in first] == ["ok"] * 3  # type: ignore[attr-defined]
     second = run(jobs(), output_dir=tmp_path, journal=True)
-    assert all(o.skipped for o in second)  # type: ignore[attr-defined]
+    assert not any(o.skipped for o in second)  # type: ignore[attr-defined]
+    assert len(FakeProvider.submissions) == 6 and len(list(tmp_path.glob("*.png"))) == 6
+
+
+def test_an_unfinished_run_resumes_and_says_so(tmp_path: Path) -> None:
+    """After a run where an item failed, the same jobs run only that item again; the event
+    says how many were already saved."""
+    from twat_genai.core.errors import ModelError
+
+    class Flaky(FakeProvider):
+        fail = True
+
+        async def generate(self, request, ctx):  # type: ignore[no-untyped-def]
+            if request.prompt == "b" and Flaky.fail:
+                raise ModelError("b failed", provider="fake")
+            return await super().generate(request, ctx)
+
+    events: list[tuple[str, dict[str, object]]] = []
+
+    async def main() -> list[object]:
+        async with Flaky() as provider:
+            jobs = [Job(ImageGenerationRequest(prompt=p)) for p in ("a", "b", "c")]
+            options = RunOptions(
+                output_dir=tmp_path, journal=True, on_event=lambda n, d: events.append((n, d))
+            )
+            return list((await run_jobs(provider, jobs, options)).outcomes)
+
+    first = asyncio.run(main())
+    assert [o.status for o in first] == ["ok", "failed", "ok"]  # type: ignore[attr-defined]
+    Flaky.fail = False
+    second = asyncio.run(main())
+    assert [o.skipped for o in second] == [True, False, True]  # type: ignore[attr-defined]
+    assert ("run_resumed", {"saved": 2, "total": 3}) in events
     assert len(FakeProvider.submissions) == 3
 
 

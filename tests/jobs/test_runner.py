@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -320,11 +321,8 @@ def test_sigkill_of_a_100_item_run_then_rerun_submits_each_item_once(
     assert len(_images(out)) == n
     assert _submissions(batch_emulator) == n  # re-attached, never submitted twice
 
+    # The run is finished: the same command again is a new run (new files, new seeds).
     _run(batch_emulator, argv)
-    assert _submissions(batch_emulator) == n  # all skipped
-    assert len(_images(out)) == n
-
-    _run(batch_emulator, [*argv, "--fresh"])
     assert _submissions(batch_emulator) == 2 * n and len(_images(out)) == 2 * n
 
 
@@ -542,3 +540,36 @@ def test_an_unreadable_journal_is_one_clear_error(
     assert code == 0 and len(stdout.split()) == 1, err
     with Journal.for_output(out) as journal:
         assert [e.state for e in journal.entries()] == ["ok"]
+
+
+def test_a_50_item_run_killed_and_rerun_says_it_resumes_and_ends_with_50(
+    batch_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The same command after a kill resumes: it says how many were saved, and the folder ends
+    with exactly the 50 images of the run."""
+    _reset(batch_emulator)
+    out, n = tmp_path / "out", 50
+    argv = _cli(out, prompts="owl {" + ",".join(map(str, range(n))) + "}", concurrency=8)
+    _kill_midway(batch_emulator, argv, out, 16, in_flight=8)
+    done = subprocess.run(
+        argv, check=False, env=_env(batch_emulator), capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        rb"resuming: \d+ of 50 items already saved \(--fresh starts over\)", done.stderr
+    )
+    assert len(_images(out)) == n and _submissions(batch_emulator) == n
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_the_same_command_twice_makes_new_images(
+    run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    """A run that finished is not a cache: ``text "a cat"`` twice leaves two images."""
+    for _ in range(2):
+        code, _, err = run_cli("text", "a cat")
+        assert code == 0, err
+    images = sorted(Path("generated_images").glob("*.jpg"))
+    assert len(images) == 2
+    seeds = {json.loads(p.with_suffix(".json").read_text())["seed"] for p in images}
+    assert len(seeds) == 2  # a new seed each time

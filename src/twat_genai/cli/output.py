@@ -25,6 +25,11 @@ def error(message: str) -> None:
     print(f"twat-genai: error: {redact(str(message))}", file=sys.stderr, flush=True)
 
 
+def note(message: str) -> None:
+    """A line about the run itself (not a result, not a problem) on stderr."""
+    print(f"twat-genai: {redact(str(message))}", file=sys.stderr, flush=True)
+
+
 def warn(message: str) -> None:
     print(f"twat-genai: warning: {redact(str(message))}", file=sys.stderr, flush=True)
 

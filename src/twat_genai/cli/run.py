@@ -146,7 +146,7 @@ def _generate(args: argparse.Namespace) -> int:
     from twat_genai.cli.provider_commands import PROVIDER_COMMANDS
     from twat_genai.cli.sandbox import sandbox_env
     from twat_genai.engines.fal.commands import TwatGenAiCLI
-    from twat_genai.jobs.progress import progress_hook
+    from twat_genai.jobs.progress import fan_out, progress_hook
 
     printer = _Printer(args)
     if args.command == "generate":
@@ -169,8 +169,7 @@ def _generate(args: argparse.Namespace) -> int:
         if k not in _RUN_FLAGS and (k in accepted or "kw" in accepted)
     }
     bar = progress_hook(json=args.json, quiet=args.quiet)
-    if bar is not None:
-        kwargs["on_event"] = bar
+    kwargs["on_event"] = fan_out(bar, announce)
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             method(prompts=prompts, **kwargs)
@@ -247,6 +246,7 @@ def run_options(
 ) -> RunOptions:
     """How the command line wants its batch run: folder, names, journal, checks, budget."""
     from twat_genai.jobs.pipeline import RunOptions
+    from twat_genai.jobs.progress import fan_out
 
     out_dir = Path(args.output_dir or "generated_images")
     if getattr(args, "output", None):
@@ -264,9 +264,18 @@ def run_options(
         dry_run=args.dry_run,
         budget=args.budget,
         on_outcome=printer,
-        on_event=bar,
+        on_event=fan_out(bar, announce),
         summary=summary,
     )
+
+
+def announce(name: str, data: dict[str, Any]) -> None:
+    """Say on stderr when a command resumes its unfinished run."""
+    if name == "run_resumed":
+        output.note(
+            f"resuming: {data['saved']} of {data['total']} items already saved "
+            "(--fresh starts over)"
+        )
 
 
 def _run_batch(args: argparse.Namespace, start: Callable[[Any, Any], Awaitable[Any]]) -> int:

@@ -78,10 +78,21 @@ def _m2_files(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN files TEXT NOT NULL DEFAULT '{}'")
 
 
+def _m3_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            batch TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,
+            started REAL NOT NULL
+        )"""
+    )
+
+
 #: Schema history, oldest first. Append a function to change the schema; never edit one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("items", _m1_items),
     ("files named before they are written", _m2_files),
+    ("runs: a finished batch run again is a new run", _m3_runs),
 ]
 
 _COLUMNS = "key, label, state, handles, paths, request_id, error, created, updated, files"
@@ -167,7 +178,29 @@ class Journal:
             rows = db.execute(f"SELECT {_COLUMNS} FROM items ORDER BY created").fetchall()
         return [_entry(r) for r in rows]
 
+    def run_number(self, batch: str) -> int:
+        """The current run of a batch (0 before its first new run)."""
+        with self._lock:
+            db = self._conn(create=False)
+            if db is None:
+                return 0
+            row = db.execute("SELECT number FROM runs WHERE batch = ?", (batch,)).fetchone()
+        return int(row[0]) if row else 0
+
     # -- state changes -----------------------------------------------------------------------
+
+    def new_run(self, batch: str) -> int:
+        """Start the next run of a batch (its items get new keys) and return its number."""
+        with self._lock:
+            db = self._conn(create=True)
+            assert db is not None
+            db.execute(
+                "INSERT INTO runs (batch, number, started) VALUES (?, 1, ?)"
+                " ON CONFLICT(batch) DO UPDATE SET number = number + 1, started = excluded.started",
+                (batch, time.time()),
+            )
+            row = db.execute("SELECT number FROM runs WHERE batch = ?", (batch,)).fetchone()
+        return int(row[0])
 
     def start(self, key: str, label: str) -> None:
         """Mark an item pending (a new row, or a retry of one that did not finish well)."""
@@ -253,7 +286,7 @@ class Journal:
         )
 
     def reset(self) -> None:
-        """Forget every item (``--fresh``); a journal that cannot be read is removed."""
+        """Forget every item; a journal that cannot be read is removed."""
         with self._lock:
             try:
                 db = self._conn(create=False)

@@ -23,9 +23,17 @@ from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
 from twat_genai.jobs.cost import Estimate
 from twat_genai.jobs.generate import generate
-from twat_genai.jobs.journal import Journal, item_key
+from twat_genai.jobs.journal import Journal, UnreadableJournal, item_key
 from twat_genai.jobs.plan import Budget, Planned, check_budget, plan
-from twat_genai.jobs.runner import PLANNED, EventHook, Item, Outcome, Summary, run_batch
+from twat_genai.jobs.runner import (
+    PLANNED,
+    EventHook,
+    Item,
+    Outcome,
+    Summary,
+    finished,
+    run_batch,
+)
 
 if TYPE_CHECKING:
     from twat_genai.jobs.journal import Entry
@@ -130,63 +138,103 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             )
         return writers[prefix]
 
-    seen: dict[str, int] = {}
-    items: list[Item] = []
-    for job, runner, priced in zip(jobs, runners, planned, strict=True):
-        assert runner is not None
-        key = ""
-        if options.journal:
-            parts = {
-                "command": options.command,
-                "provider": runner.name,
-                "endpoint": getattr(job.request, "model", None),
-                "request": job.request.model_dump(mode="json"),
-                "output_dir": str(out_dir.resolve()),
-                "prefix": job.prefix if job.prefix is not None else options.prefix,
-                "suffix": options.suffix,
-            }
-            base = item_key(**parts)
-            seen[base] = seen.get(base, 0) + 1
-            key = item_key(**parts, occurrence=seen[base])
-        items.append(
-            Item(
-                label=job.label or getattr(job.request, "prompt", "") or options.command,
-                run=functools.partial(
-                    _run_job,
-                    runner,
-                    job,
-                    writer_for(job),
-                    allow_retired=options.allow_retired,
-                    index=len(items),
-                    budget=budget,
-                    cost=priced.cost,
-                ),
-                key=key,
-                takes_context=True,
-                restore=functools.partial(restored_response, provider=runner.name),
-            )
-        )
+    identities = [
+        _identity(job, runner, options, out_dir) if options.journal else None
+        for job, runner in zip(jobs, runners, strict=True)
+    ]
     first = provider or (jobs[0].provider if jobs else None)
     concurrency = options.concurrency or (first.default_concurrency if first else 4)
+
+    def items_for(keys: list[str]) -> list[Item]:
+        items: list[Item] = []
+        for index, (job, runner, priced) in enumerate(zip(jobs, runners, planned, strict=True)):
+            assert runner is not None
+            items.append(
+                Item(
+                    label=job.label or getattr(job.request, "prompt", "") or options.command,
+                    run=functools.partial(
+                        _run_job,
+                        runner,
+                        job,
+                        writer_for(job),
+                        allow_retired=options.allow_retired,
+                        index=index,
+                        budget=budget,
+                        cost=priced.cost,
+                    ),
+                    key=keys[index],
+                    takes_context=True,
+                    restore=functools.partial(restored_response, provider=runner.name),
+                )
+            )
+        return items
+
     if not options.journal:
         return await run_batch(
-            items,
+            items_for([""] * len(jobs)),
             concurrency=concurrency,
             on_outcome=options.on_outcome,
             on_event=options.on_event,
             summary=options.summary,
         )
     with Journal.for_output(out_dir) as journal:
-        if options.fresh:
-            journal.reset()
+        keys = _run_keys(journal, [i for i in identities if i is not None], options)
         return await run_batch(
-            items,
+            items_for(keys),
             concurrency=concurrency,
             on_outcome=options.on_outcome,
             journal=journal,
             on_event=options.on_event,
             summary=options.summary,
         )
+
+
+def _identity(job: Job, runner: Provider | None, options: RunOptions, out_dir: Path) -> str:
+    """What makes an item the same item in a later run of the same command."""
+    return item_key(
+        command=options.command,
+        provider=runner.name if runner else "",
+        endpoint=getattr(job.request, "model", None),
+        request=job.request.model_dump(mode="json"),
+        output_dir=str(out_dir.resolve()),
+        prefix=job.prefix if job.prefix is not None else options.prefix,
+        suffix=options.suffix,
+    )
+
+
+def _run_keys(journal: Journal, identities: list[str], options: RunOptions) -> list[str]:
+    """The journal keys of this run's items. The same command resumes its unfinished run
+    (items not started, failed or cancelled run; saved and blocked ones are reported); a run
+    that finished, or ``--fresh``, starts a new run: new files, new seeds."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for identity in identities:
+        seen[identity] = seen.get(identity, 0) + 1
+        numbered.append((identity, seen[identity]))
+    batch = item_key(items=sorted(f"{i}#{n}" for i, n in numbered))
+
+    def keys_for(run: int) -> list[str]:
+        extra = {"run": run} if run else {}  # run 0 keeps the keys of earlier releases
+        return [item_key(identity=i, occurrence=n, **extra) for i, n in numbered]
+
+    if options.fresh:
+        if not journal.path.exists():
+            return keys_for(0)
+        try:
+            run = journal.new_run(batch)
+        except UnreadableJournal:
+            journal.reset()  # only a journal that cannot be read is replaced
+            run = journal.new_run(batch)
+        return keys_for(run)
+    run = journal.run_number(batch)
+    keys = keys_for(run)
+    entries = [journal.get(k) for k in keys]
+    done = sum(1 for e in entries if finished(e))
+    if entries and done == len(entries):
+        return keys_for(journal.new_run(batch))
+    if any(e is not None for e in entries) and options.on_event is not None:
+        options.on_event("run_resumed", {"saved": done, "total": len(entries)})
+    return keys
 
 
 def _dry_summary(planned: list[Planned], options: RunOptions) -> Summary:

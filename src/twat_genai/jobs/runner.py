@@ -121,13 +121,14 @@ def result_paths(result: Any) -> list[str]:
     return [str(f.path) for f in getattr(result, "files", None) or [] if f.path]
 
 
-def _done(entry: Entry | None) -> bool:
-    return (
-        entry is not None
-        and entry.state == OK
-        and bool(entry.paths)
-        and all(Path(p).exists() for p in entry.paths)
-    )
+def finished(entry: Entry | None) -> bool:
+    """Whether an earlier run finished this item: saved (its files still there) or refused by
+    the provider (``blocked``: asking again would pay again for the same refusal)."""
+    if entry is None:
+        return False
+    if entry.state == BLOCKED:
+        return True
+    return entry.state == OK and bool(entry.paths) and all(Path(p).exists() for p in entry.paths)
 
 
 async def run_batch(
@@ -192,8 +193,14 @@ async def run_batch(
     restored: list[Outcome] = []
     for index, item in enumerate(items):
         entry = journal.get(item.key) if journal is not None and item.key else None
-        if _done(entry):
+        if finished(entry):
             assert entry is not None
+            if entry.state == BLOCKED:
+                error = BlockedError(
+                    entry.error or "blocked by the provider", request_id=entry.request_id
+                )
+                restored.append(Outcome(item, BLOCKED, error=error, skipped=True))
+                continue
             result = item.restore(entry) if item.restore else entry
             restored.append(Outcome(item, OK, result=result, skipped=True))
         else:
