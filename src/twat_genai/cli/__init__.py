@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(hoist_command(args_in, parser))
+    import shlex
+
+    args.command_line = shlex.join(["twat-genai", *args_in])  # recorded in every sidecar
     if not args.command:
         parser.print_help(sys.stderr)
         return 2

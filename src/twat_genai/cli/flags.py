@@ -89,6 +89,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _flag(g, "quiet", "print nothing but errors")
     _flag(g, "fresh", "ignore and reset the journal: re-run items already done in this folder")
     _flag(g, "allow_retired", "send a model the catalog says is shut down (if it is stale)")
+    _flag(g, "gallery", "write or refresh the folder's gallery page (index.html) at the end")
 
 
 def _prompt_options(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -376,6 +377,17 @@ def _generate(p: argparse.ArgumentParser) -> None:
     _run_options(p)
 
 
+def _rerun(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sidecar", help="a file's sidecar (FILE.json, or the file itself)")
+    _opt(
+        p,
+        "seed",
+        metavar="N|random",
+        help="the recorded seed (default), another one, or 'random' for a variation",
+    )
+    _run_options(p)
+
+
 def _models(p: argparse.ArgumentParser) -> None:
     _opt(p, "provider", metavar="NAME", help="only this provider's models")
     _opt(p, "kind", metavar="KIND", help="text-to-image, edit, upscale, outpaint, video, ...")
@@ -425,6 +437,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
     ),
     "gallery": ((), "write an HTML page of a folder's outputs, with thumbnails", _gallery),
     "emulator": ((), "run the provider emulators on 127.0.0.1 (prints export lines)", _emulator),
+    "rerun": ((), "make a file again from its sidecar: same request, seed and inputs", _rerun),
     "models": (
         ("list-models", "list_models"),
         "list the model catalog: ids, kinds, fields and prices",

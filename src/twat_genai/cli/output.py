@@ -13,12 +13,23 @@ from twat_genai.core.redact import RedactingFilter, redact
 def setup_logging(verbose: bool) -> None:
     """The CLI's handler on the ``twat_genai`` logger: warnings only, or debug with -v."""
     logger = logging.getLogger("twat_genai")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
+
+
+class _Stderr:
+    """``sys.stderr`` looked up at each write, so log lines follow it when a progress bar
+    redirects it (and print above the bar, not on it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def error(message: str) -> None:

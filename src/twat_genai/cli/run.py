@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twat_genai.cli import output
-from twat_genai.core.errors import TwatGenAiError
+from twat_genai.core.errors import TwatGenAiError, UsageError
 
 if TYPE_CHECKING:
     from twat_genai.jobs.pipeline import RunOptions
@@ -31,6 +31,7 @@ _RUN_FLAGS = {
     "prompt",
     "prompts",
     "output_dir",
+    "gallery",
 }
 
 
@@ -71,6 +72,28 @@ def _version(args: argparse.Namespace) -> int:
     else:
         output.emit_line(__version__)
     return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``rerun SIDECAR``: the recorded request again, as a one-item batch (not journaled)."""
+    from twat_genai.clients.rerun import arerun
+    from twat_genai.core.settings import load_dotenv_once
+
+    load_dotenv_once()
+    seed = args.seed
+    if seed is not None and seed != "random":
+        try:
+            seed = int(seed)
+        except ValueError:
+            raise UsageError(f"--seed: {seed!r} is not a whole number or 'random'") from None
+    printer = _Printer(args)
+
+    def start(bar: Any, summary: Any) -> Awaitable[Any]:
+        options = run_options(args, printer, bar, summary)
+        options.journal = False
+        return arerun(args.sidecar, seed=seed, options=options)
+
+    return _run_batch(args, start)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -263,6 +286,7 @@ def run_options(
         concurrency=args.concurrency,
         dry_run=args.dry_run,
         budget=args.budget,
+        record={"command_line": getattr(args, "command_line", None)},
         on_outcome=printer,
         on_event=fan_out(bar, announce),
         summary=summary,
@@ -301,15 +325,22 @@ def _run_batch(args: argparse.Namespace, start: Callable[[Any, Any], Awaitable[A
 
 
 def _finish(args: argparse.Namespace, summary: Any) -> None:
-    """The closing lines: a dry run's total, or a failed batch's counts."""
+    """The closing lines: a dry run's total, or a failed batch's counts; ``--gallery``
+    writes (or refreshes) the folder's page."""
     from twat_genai.jobs.plan import total_line
 
     planned = [o.result for o in summary.outcomes if o.status == "planned"]
     if planned:
         text = total_line(planned)
         output.emit_json({"total": text}) if args.json else output.emit_line(text)
-    elif summary.exit_code and len(summary.outcomes) > 1 and not args.json:
+        return
+    if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
         output.warn(summary.line())
+    if getattr(args, "gallery", False):
+        from twat_genai.gallery import write_gallery
+
+        page = write_gallery(run_options(args).output_dir)
+        output.note(f"gallery: {page}")
 
 
 class _Printer:
@@ -405,6 +436,7 @@ def _result_json(result: Any) -> dict[str, Any]:
 _HANDLERS = {
     "version": _version,
     "models": _models,
+    "rerun": _rerun,
     "aliases": _aliases,
     "list-providers": _list_providers,
     "emulator": _emulator,

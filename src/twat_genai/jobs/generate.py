@@ -233,7 +233,7 @@ async def generate(
             earlier=earlier,
             ident=response.request_id,
             index=per_role[file.role] or None,
-            fields=name_fields(request, response, file, index),
+            fields=name_fields(request, response, file, index, (job or {}).get("original_prompt")),
             timings=timings,
             started=started,
             metadata=functools.partial(
@@ -273,11 +273,15 @@ async def generate(
 
 
 def name_fields(
-    request: Request, response: ProviderResponse, file: MediaFile, index: int | None
+    request: Request,
+    response: ProviderResponse,
+    file: MediaFile,
+    index: int | None,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
-    """What a file's name is made of: a slug of the prompt (of the input's name when there is
-    none), the item's index, the seed, the model."""
-    text = getattr(request, "prompt", None) or ""
+    """What a file's name is made of: a slug of the user's prompt (not the LoRA triggers added
+    to it; the input's name when there is no prompt), the item's index, the seed, the model."""
+    text = prompt if prompt is not None else getattr(request, "prompt", None) or ""
     if not text.strip():
         images = getattr(request, "images", None) or [getattr(request, "image", None)]
         first = images[0] if images else None

@@ -102,6 +102,8 @@ class RunOptions:
     dry_run: bool = False
     #: Refuse to start when the estimate exceeds it; stop starting items once it is spent.
     budget: float | None = None
+    #: Recorded in every item's sidecar ``job`` (e.g. the command line).
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
@@ -161,6 +163,7 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
                         index=index,
                         budget=budget,
                         cost=priced.cost,
+                        record=options.record,
                     ),
                     key=keys[index],
                     takes_context=True,
@@ -280,7 +283,9 @@ async def _run_job(
     index: int | None = None,
     budget: Budget | None = None,
     cost: Estimate | None = None,
+    record: dict[str, Any] | None = None,
 ) -> ProviderResponse:
+    record = record or {}
     if budget is not None and cost is not None and not ctx.recorded:
         budget.take(cost)  # a job re-attached to was paid for already
     return await generate(
@@ -288,7 +293,7 @@ async def _run_job(
         job.request,
         writer,
         ctx=ctx,
-        job=dict(job.meta),
+        job={**record, **job.meta},
         warnings=list(job.warnings),
         allow_retired=allow_retired,
         index=index,

@@ -63,7 +63,8 @@ class ProgressBar:
             TimeRemainingColumn(),
             console=Console(file=sys.stderr),
             redirect_stdout=sys.stdout.isatty(),
-            redirect_stderr=False,
+            # Warnings and errors written to stderr while the bar is live print above it.
+            redirect_stderr=True,
             transient=False,
         )
         label = "generating" + (f" ({skipped} already done)" if skipped else "")

@@ -248,12 +248,14 @@ class FALEngine(ImageGenerationEngine):
     def job_record(
         prompt: str, config: EngineConfig, model: ModelTypes, lora_spec: Any
     ) -> dict[str, Any]:
-        """What the sidecar's ``job`` records of the README's settings."""
+        """What the sidecar's ``job`` records of the README's settings: the operation, the
+        prompt as given and the LoRA spec (the values sent are in ``parameters``, so the two
+        can never disagree)."""
+        del config  # its effective values (seed chosen, size from --ar) are in the request
         return {
             "operation": ModelTypes(model).name,
             "original_prompt": prompt,
             "lora_spec": lora_spec if isinstance(lora_spec, (str, type(None))) else str(lora_spec),
-            "config": config.model_dump(mode="json"),
         }
 
 

@@ -136,7 +136,8 @@ class TwatGenAiCLI:
             model.operation == "outpaint" and float(kw.get("border", 5.0) or 0) > 0
         )
         items = expand_prompts(prompts, limit=self.expand_limit, required=required)
-        return self._results(run_sync(lambda: self._abatch(model, items, **kw)))
+        template = prompts if isinstance(prompts, str) else None
+        return self._results(run_sync(lambda: self._abatch(model, items, template=template, **kw)))
 
     def _results(self, summary: Summary) -> list[ImageResult]:
         self.last_summary = summary
@@ -171,6 +172,8 @@ class TwatGenAiCLI:
         name: str | None = None,
         dry_run: bool = False,
         budget: float | None = None,
+        template: str | None = None,
+        command_line: str | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         **tool_options: Any,
     ) -> Summary:
@@ -262,8 +265,13 @@ class TwatGenAiCLI:
                 jobs.append(
                     Job(
                         request,
-                        label=p or model.name.lower(),
-                        meta=engine.job_record(p, config, model, lora),
+                        # An upscale (or any prompt-less item) is known by its input file.
+                        label=p
+                        or (source.describe() if source is not None else model.name.lower()),
+                        meta={
+                            **engine.job_record(p, config, model, lora),
+                            "prompt_template": template,
+                        },
                         warnings=warnings,
                         prefix=prefix,
                     )
@@ -293,6 +301,7 @@ class TwatGenAiCLI:
                 name_template=name,
                 dry_run=dry_run,
                 budget=budget,
+                record={"command_line": command_line} if command_line else {},
                 concurrency=self.concurrency,
                 on_outcome=as_image_result,
                 on_event=on_event,

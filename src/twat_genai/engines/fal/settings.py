@@ -139,6 +139,10 @@ def upscale_arguments(
         warnings.append(f"{tool} upscales by a fixed factor; scale={c.scale} ignored")
     if c.negative_prompt and tool != "clarity":
         warnings.append(f"{tool} takes no negative prompt; ignored")
+    if p and tool not in ("clarity", "ideogram"):
+        warnings.append(f"{tool} takes no prompt; ignored")
+    if c.seed is not None and tool not in ("clarity", "ideogram", "ccsr"):
+        warnings.append(f"{tool} takes no seed; ignored")
     _check_tool_arguments(model, tool, args)
     return args, warnings
 
