@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from twat_genai.core import media
@@ -31,7 +32,7 @@ from twat_genai.core.records import shorten
 from twat_genai.core.sizes import nearest_aspect_ratio
 from twat_genai.providers.base import CallContext, Capabilities, Provider
 from twat_genai.providers.catalog import SizeSpec
-from twat_genai.providers.fal.queue import FalJob, FalQueue, fal_urls
+from twat_genai.providers.fal.queue import FalJob, FalQueue, WaitStats, fal_urls
 from twat_genai.providers.fal.sizes import fal_image_size
 from twat_genai.providers.inputs import note_input, read_input
 
@@ -90,7 +91,7 @@ class FalProvider(Provider):
             return cls.default_model
         return None  # video and background removal: the caller names the endpoint
 
-    def __init__(self, *, job_timeout: float | None = 1800.0, **kwargs: Any) -> None:
+    def __init__(self, *, job_timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.queue = FalQueue(self.http, fal_urls(self.base_url), fetcher=self.fetcher)
         self.job_timeout = job_timeout
@@ -282,7 +283,13 @@ class FalProvider(Provider):
             ctx.event("submitted", request_id=job.request_id)
         # The job is done once the status says so: the slot is free before the result fetch.
         on_done = (lambda: ctx.event("remote_done")) if last else None
-        result = await self.queue.follow(job, timeout=self.job_timeout, on_done=on_done)
+        started = time.monotonic()
+        stats = WaitStats(on_status=lambda status: ctx.event("status", status=status))
+        result = await self.queue.follow(
+            job, timeout=self.job_timeout, on_done=on_done, stats=stats
+        )
+        timings = {"queued": round(stats.queue_time, 3)}
+        timings["running"] = round(max(0.0, time.monotonic() - started - stats.queue_time), 3)
         return ProviderResponse(
             provider=self.name,
             model=endpoint,
@@ -291,9 +298,12 @@ class FalProvider(Provider):
             sent=shorten(args),
             raw=shorten(result),
             timings={
-                k: float(v)
-                for k, v in (result.get("timings") or {}).items()
-                if isinstance(v, (int, float))
+                **timings,
+                **{
+                    k: float(v)
+                    for k, v in (result.get("timings") or {}).items()
+                    if isinstance(v, (int, float))
+                },
             },
         )
 

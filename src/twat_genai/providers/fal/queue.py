@@ -77,6 +77,17 @@ class WaitStats:
     status_requests: int = 0
     queue_time: float = 0.0
     total_time: float = 0.0
+    #: When the job was first seen running (monotonic), if it was.
+    running_since: float | None = None
+
+    #: Called with each status fal reports (``IN_QUEUE``, ``IN_PROGRESS``, ``COMPLETED``).
+    on_status: Callable[[str], None] | None = None
+
+    def saw(self, status: Any) -> None:
+        if status == "IN_PROGRESS" and self.running_since is None:
+            self.running_since = time.monotonic()
+        if self.on_status is not None and isinstance(status, str):
+            self.on_status(status)
 
 
 class FalQueue:
@@ -138,9 +149,11 @@ class FalQueue:
         data: dict[str, Any] = response.json()
         return data
 
-    async def wait(self, job: FalJob, *, deadline: float | None = None) -> WaitStats:
+    async def wait(
+        self, job: FalJob, *, deadline: float | None = None, stats: WaitStats | None = None
+    ) -> WaitStats:
         """Return once the job is COMPLETED; raise ModelError if fal reports it failed."""
-        stats = WaitStats()
+        stats = stats if stats is not None else WaitStats()
         started = time.monotonic()
         final: dict[str, Any] | None = None
         while final is None and self.use_stream:
@@ -156,6 +169,7 @@ class FalQueue:
         while final is None:
             status = await self.status(job)
             stats.status_requests += 1
+            stats.saw(status.get("status"))
             if status.get("status") == "COMPLETED":
                 final = status
                 break
@@ -164,6 +178,8 @@ class FalQueue:
             await asyncio.sleep(delay)
             delay = min(delay * 1.6, self.poll_max)
         stats.total_time = time.monotonic() - started
+        running = stats.running_since or time.monotonic()
+        stats.queue_time = running - started
         if final.get("error"):
             raise ModelError(
                 f"{job.endpoint} failed: {final['error']}",
@@ -196,8 +212,10 @@ class FalQueue:
                         event = json.loads(line[5:].strip())
                     except ValueError:
                         continue
-                    if isinstance(event, dict) and event.get("status") == "COMPLETED":
-                        return event, False
+                    if isinstance(event, dict):
+                        stats.saw(event.get("status"))
+                        if event.get("status") == "COMPLETED":
+                            return event, False
         except ProviderTimeoutError:
             return None, True
         except ProviderError as exc:
@@ -211,14 +229,26 @@ class FalQueue:
         data: dict[str, Any] = response.json()
         return data
 
-    async def cancel(self, job: FalJob) -> None:
-        """Ask fal to cancel; failures are logged, not raised (the job may be done already)."""
+    async def cancel(self, job: FalJob) -> str:
+        """Ask fal to cancel; what happened, in words. A job still queued is cancelled; one
+        already running may complete anyway (fal bills a running job whose model has no cancel
+        handler). Failures are logged, not raised."""
         try:
-            await self.http.request(
+            response = await self.http.request(
                 "PUT", job.cancel_url, retry="never", timeout=10.0, ok=lambda c: c < 500
             )
         except ProviderError as exc:
             log.debug("cancel of %s failed: %s", job.request_id, exc)
+            return "cancel requested, with no answer; the job may still complete and be billed"
+        try:
+            status = str(response.json().get("status", ""))
+        except (ValueError, AttributeError):
+            status = ""
+        if status == "ALREADY_COMPLETED":
+            return "the job had already completed (and is billed)"
+        if status == "NOT_FOUND":
+            return "the job was not found to cancel"
+        return "cancel requested; the job may still complete and be billed"
 
     async def run(self, endpoint: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run a job and return its result: submit, wait, fetch; cancel remotely if interrupted."""
@@ -231,19 +261,22 @@ class FalQueue:
         *,
         timeout: float | None = None,
         on_done: Callable[[], None] | None = None,
+        stats: WaitStats | None = None,
     ) -> dict[str, Any]:
         """Wait for ``job`` and return its result; ``on_done`` runs when fal reports it
-        finished, before the result is fetched."""
+        finished, before the result is fetched. A timeout or a cancellation asks fal to cancel
+        the job; a job already running may still complete (and be billed): the error says so."""
+        stats = stats if stats is not None else WaitStats()
         deadline = time.monotonic() + timeout if timeout else None
         try:
             if timeout:
-                await asyncio.wait_for(self.wait(job, deadline=deadline), timeout)
+                await asyncio.wait_for(self.wait(job, deadline=deadline, stats=stats), timeout)
             else:
-                await self.wait(job)
+                await self.wait(job, stats=stats)
         except asyncio.TimeoutError as exc:
-            await asyncio.shield(self.cancel(job))
+            outcome = await asyncio.shield(self.cancel(job))
             raise CancelledJobError(
-                f"{job.endpoint} did not finish within {timeout:.0f}s; the job was cancelled",
+                f"{job.endpoint} did not finish within {timeout:.0f}s; {outcome}",
                 provider="fal",
                 request_id=job.request_id,
             ) from exc
