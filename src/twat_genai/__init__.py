@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderTimeoutError": "twat_genai.core.errors",
     "ProviderConnectionError": "twat_genai.core.errors",
     "DownloadError": "twat_genai.core.errors",
+    "AnswerLostError": "twat_genai.core.errors",
     "ChutesClient": "twat_genai.clients.chutes",
     "OpenAIImageClient": "twat_genai.clients.openai",
     "GeminiImageClient": "twat_genai.clients.gemini",
@@ -55,6 +56,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AnswerLostError",
     "AuthenticationError",
     "BackgroundRemovalRequest",
     "BlockedError",
@@ -124,6 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from twat_genai.clients.generate import agenerate, generate, generate_video
     from twat_genai.clients.openai import OpenAIImageClient
     from twat_genai.core.errors import (
+        AnswerLostError,
         AuthenticationError,
         BlockedError,
         DownloadError,

@@ -84,6 +84,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         metavar="USD",
         help="refuse to start above this estimated cost, stop starting items once it is spent",
     )
+    _opt(
+        g,
+        "timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="bound each item from start to saved (default 600, video 3600)",
+    )
+    _flag(g, "retry_lost", "send again an item whose answer was lost after submit (may pay twice)")
     _flag(g, "sandbox", "run against the built-in emulator (no API key needed)")
     _flag(g, "verbose", "debug logging on stderr (and save intermediate masks)")
     _flag(g, "quiet", "print nothing but errors")

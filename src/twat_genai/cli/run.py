@@ -286,6 +286,8 @@ def run_options(
         concurrency=args.concurrency,
         dry_run=args.dry_run,
         budget=args.budget,
+        timeout=args.timeout,
+        retry_lost=args.retry_lost,
         record={"command_line": getattr(args, "command_line", None)},
         on_outcome=printer,
         on_event=fan_out(bar, announce),

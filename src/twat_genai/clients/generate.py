@@ -10,6 +10,7 @@ is one item of one batch on the one execution path (:mod:`twat_genai.jobs.pipeli
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -148,6 +149,8 @@ async def agenerate(
     fresh: bool = False,
     allow_retired: bool = False,
     concurrency: int | None = None,
+    timeout: float | None = None,
+    retry_lost: bool = False,
     on_event: EventHook | None = None,
 ) -> list[ProviderResponse]:
     """Generate with any model and save every file with its sidecar; one response per prompt
@@ -155,7 +158,9 @@ async def agenerate(
 
     ``model`` is a model id, an alias or ``provider:model``; ``images`` one input or a list
     (paths, URLs, bytes, PIL images); ``params`` go to the provider as given. Not journaled
-    unless ``journal=True``: two identical calls make two images.
+    unless ``journal=True``: two identical calls make two images. ``timeout`` bounds each
+    item from start to saved (seconds; default 600, video 3600); ``retry_lost`` sends again an
+    item whose answer was lost after a paid submission (it may be paid twice).
     """
     spec = Spec(
         prompt=prompt,
@@ -182,10 +187,18 @@ async def agenerate(
         fresh=fresh,
         allow_retired=allow_retired,
         concurrency=concurrency,
+        timeout=_checked_timeout(timeout),
+        retry_lost=retry_lost,
         on_event=on_event,
     )
     summary = await run_specs([spec], options, filename_prefix=filename_prefix)
     return list(summary.results())
+
+
+def _checked_timeout(timeout: float | None) -> float | None:
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise UsageError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+    return timeout
 
 
 def generate(prompt: str | list[str] | None = None, **kw: Any) -> list[ProviderResponse]:

@@ -12,6 +12,7 @@
         ├── ProviderTimeoutError   no answer within the deadline
         ├── ProviderConnectionError the host could not be reached
         ├── CancelledJobError      the job was cancelled before it finished
+        ├── AnswerLostError        a paid call was sent but its answer never came back
         └── DownloadError          the result exists but its file could not be fetched
 
 Messages are one line, name what failed and, where there is one, the fix. They never carry a
@@ -127,6 +128,15 @@ class ProviderConnectionError(ProviderError):
 
 class CancelledJobError(ProviderError):
     """The job was cancelled (by the user, a deadline, or the provider)."""
+
+
+class AnswerLostError(ProviderError):
+    """A call that may have started a billable job was sent, and its answer was lost (the
+    connection broke or went silent after the request left). Sending it again may pay twice, so
+    nothing does unless the caller opts in (``--retry-lost``)."""
+
+    def __init__(self, cause: str, **kw: Any) -> None:
+        super().__init__(f"answer lost after submit (the job may have been billed): {cause}", **kw)
 
 
 class DownloadError(ProviderError):

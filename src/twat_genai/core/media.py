@@ -438,6 +438,22 @@ def describe_payload(head: bytes, size: int, declared: str | None = None) -> str
     return f"{kind} ({about}): {snippet!r}"
 
 
+def cut_short(head: bytes, tail: bytes, size: int) -> bool:
+    """Whether an image file stops before its format's end (a download that broke off but
+    looked whole to HTTP): PNG ends with ``IEND``, JPEG with its EOI marker, GIF with ``;``,
+    WebP is as long as its RIFF header says. Other types are taken as complete."""
+    kind = sniff_media_type(head)
+    if kind == "image/png":
+        return not tail.endswith(b"IEND\xaeB`\x82")
+    if kind == "image/jpeg":
+        return b"\xff\xd9" not in tail[-32:]  # a few padding bytes may follow EOI
+    if kind == "image/gif":
+        return not tail.endswith(b";")
+    if kind == "image/webp" and len(head) >= 8:
+        return int.from_bytes(head[4:8], "little") + 8 > size
+    return False
+
+
 def not_media_error(
     head: bytes,
     size: int,

@@ -51,6 +51,8 @@ __all__ = [
 #: Streamed images larger than this are not re-read to embed parameters (the sidecar has them).
 EMBED_MAX_BYTES = 64 * 1024 * 1024
 _HEAD_BYTES = 256 * 1024
+#: How much of a file's end is kept to tell whether it is complete.
+_TAIL_BYTES = 64
 
 
 def utc_now() -> datetime:
@@ -387,6 +389,7 @@ class StreamingFile:
         self._fh: IO[bytes] | None = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._head = bytearray()
+        self._tail = b""
         self.bytes_written = 0
         self._done = False
         self._lock = threading.Lock()
@@ -400,8 +403,21 @@ class StreamingFile:
             self._hash.update(chunk)
             if len(self._head) < _HEAD_BYTES:
                 self._head += chunk[: _HEAD_BYTES - len(self._head)]
+            self._tail = (self._tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
             self.bytes_written += len(chunk)
             return len(chunk)
+
+    def restart(self) -> None:
+        """Forget what was written (a download that broke off is fetched again from the start)."""
+        with self._lock:
+            if self._fh is None:
+                raise ValueError("stream is already committed or aborted")
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._hash = hashlib.sha256()
+            self._head = bytearray()
+            self._tail = b""
+            self.bytes_written = 0
 
     async def write_async(self, chunk: bytes) -> int:
         """:meth:`write` in a worker thread."""
@@ -411,6 +427,11 @@ class StreamingFile:
     def head(self) -> bytes:
         """The first bytes written (enough to tell the type and, usually, the dimensions)."""
         return bytes(self._head)
+
+    @property
+    def tail(self) -> bytes:
+        """The last bytes written (enough to tell whether an image file ends where it should)."""
+        return self._tail
 
     def commit(
         self,

@@ -18,8 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twat_genai.core.errors import BlockedError, ModelError, ProviderError, UsageError
-from twat_genai.core.media import SNIFF_BYTES, not_media_error
+from twat_genai.core.errors import (
+    BlockedError,
+    DownloadError,
+    ModelError,
+    ProviderError,
+    UsageError,
+)
+from twat_genai.core.media import SNIFF_BYTES, cut_short, not_media_error
 from twat_genai.core.models import (
     ImageEditRequest,
     ImageGenerationRequest,
@@ -28,19 +34,22 @@ from twat_genai.core.models import (
     Request,
 )
 from twat_genai.core.sizes import size_for_aspect_ratio
-from twat_genai.core.writer import OutputWriter
+from twat_genai.core.writer import OutputWriter, StreamingFile
 from twat_genai.jobs.checks import check_request
 from twat_genai.jobs.cost import estimate
 from twat_genai.jobs.sidecar import build_metadata, input_records
 from twat_genai.providers.base import CallContext, Provider, request_kind
 from twat_genai.providers.inputs import noting_inputs
 from twat_genai.providers.registry import resolve_alias
+from twat_genai.transport.retry import note_retry
 
 if TYPE_CHECKING:
     from twat_genai.providers.catalog import ModelInfo
 
 #: Largest output file we download (video included).
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
+#: Times a paid result's file is fetched before its item fails.
+DOWNLOAD_ATTEMPTS = 4
 
 #: Request fields a provider may not support, and the value that means "not set".
 _OPTIONAL_FIELDS: dict[str, Any] = {
@@ -318,7 +327,7 @@ async def _save(
     with writer.write_stream() as stream:
         fetch_started = time.monotonic()
         if file.data is None and file.url and not file.url.startswith("data:"):
-            await provider.fetcher.fetch_to(file.url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
+            await _download(provider, file.url, stream, ctx)
         else:
             stream.write(file.data if file.data is not None else _decode_data_url(file.url or ""))
         timings["downloading"] = round(
@@ -356,6 +365,33 @@ async def _save(
             with contextlib.suppress(Exception):
                 await commit
             raise
+
+
+async def _download(provider: Provider, url: str, stream: StreamingFile, ctx: CallContext) -> None:
+    """Fetch a finished job's file into ``stream``. The job is paid for, so a download that
+    breaks off, comes back short or meets a 5xx or 429 is fetched again from the start (a few
+    times, waiting as the server asks) before the item fails; a short body is never saved."""
+    for attempt in range(DOWNLOAD_ATTEMPTS):
+        try:
+            await provider.fetcher.fetch_to(url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
+            if cut_short(stream.head, stream.tail, stream.bytes_written):
+                raise DownloadError(
+                    f"download of {url.split('?', 1)[0]} was cut short: the file ends after "
+                    f"{stream.bytes_written} bytes, before the image does",
+                    provider=provider.name,
+                )
+        except DownloadError as exc:
+            delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
+            if not exc.retryable or attempt + 1 >= DOWNLOAD_ATTEMPTS or delay > 60:
+                raise
+            ctx.event("download_retry", error=str(exc))
+            note_retry()
+            stream.restart()
+            await asyncio.sleep(delay)
+        else:
+            if attempt:
+                note_retry("download_recovered")
+            return
 
 
 def _media_error(

@@ -12,7 +12,7 @@ identical calls make two images.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from twat_genai.core.files import remove_stale_temps
 from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
 from twat_genai.jobs.cost import Estimate
+from twat_genai.jobs.deadline import timeout_for, within
 from twat_genai.jobs.generate import generate
 from twat_genai.jobs.journal import Journal, UnreadableJournal, item_key
 from twat_genai.jobs.plan import Budget, Planned, check_budget, plan
@@ -34,6 +35,7 @@ from twat_genai.jobs.runner import (
     finished,
     run_batch,
 )
+from twat_genai.providers.base import request_kind
 
 if TYPE_CHECKING:
     from twat_genai.jobs.journal import Entry
@@ -104,6 +106,12 @@ class RunOptions:
     budget: float | None = None
     #: Recorded in every item's sidecar ``job`` (e.g. the command line).
     record: dict[str, Any] = field(default_factory=dict)
+    #: Seconds each item may take from start to saved (None: the kind's default, see
+    #: :data:`twat_genai.jobs.deadline.DEFAULT_TIMEOUTS`).
+    timeout: float | None = None
+    #: Send again, in the same run, an item whose answer was lost after a paid submission (it
+    #: may be paid twice); off, such an item fails saying so.
+    retry_lost: bool = False
 
 
 async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
@@ -164,6 +172,7 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
                         budget=budget,
                         cost=priced.cost,
                         record=options.record,
+                        timeout=timeout_for(request_kind(job.request), options.timeout),
                     ),
                     key=keys[index],
                     takes_context=True,
@@ -179,6 +188,7 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             on_outcome=options.on_outcome,
             on_event=options.on_event,
             summary=options.summary,
+            retry_lost=options.retry_lost,
         )
     with Journal.for_output(out_dir) as journal:
         keys = _run_keys(journal, [i for i in identities if i is not None], options)
@@ -189,6 +199,7 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
             journal=journal,
             on_event=options.on_event,
             summary=options.summary,
+            retry_lost=options.retry_lost,
         )
 
 
@@ -284,20 +295,27 @@ async def _run_job(
     budget: Budget | None = None,
     cost: Estimate | None = None,
     record: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> ProviderResponse:
     record = record or {}
     if budget is not None and cost is not None and not ctx.recorded:
         budget.take(cost)  # a job re-attached to was paid for already
-    return await generate(
-        provider,
-        job.request,
-        writer,
-        ctx=ctx,
-        job={**record, **job.meta},
-        warnings=list(job.warnings),
-        allow_retired=allow_retired,
-        index=index,
-    )
+
+    def run(call: CallContext) -> Awaitable[ProviderResponse]:
+        return generate(
+            provider,
+            job.request,
+            writer,
+            ctx=call,
+            job={**record, **job.meta},
+            warnings=list(job.warnings),
+            allow_retired=allow_retired,
+            index=index,
+        )
+
+    if timeout is None:
+        return await run(ctx)
+    return await within(timeout, ctx, run, provider=provider.name)
 
 
 def restored_response(entry: Entry, *, provider: str) -> ProviderResponse:

@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twat_genai.core.errors import BlockedError, CancelledJobError, TwatGenAiError
+from twat_genai.core.errors import (
+    AnswerLostError,
+    BlockedError,
+    CancelledJobError,
+    TwatGenAiError,
+)
 from twat_genai.providers.base import CallContext
+from twat_genai.transport.retry import retry_listener
 
 if TYPE_CHECKING:
     from twat_genai.jobs.journal import Entry, Journal
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("twat_genai.jobs")
 
 OK, BLOCKED, FAILED, CANCELLED = "ok", "blocked", "failed", "cancelled"
+#: Times ``retry_lost`` sends an item whose answer was lost again.
+LOST_RESUBMISSIONS = 3
 #: A dry run's outcome: described, not run.
 PLANNED = "planned"
 
@@ -70,6 +78,9 @@ class Summary:
     #: False drops each result once ``on_outcome`` has seen it: a CLI printing results as
     #: they come keeps only statuses, so memory does not grow with the number of items.
     keep_results: bool = True
+    #: What was tried again: ``retry`` (a request or download), ``download_recovered`` (a paid
+    #: result fetched again and saved), ``resubmitted`` (an item whose answer was lost).
+    stats: Counter[str] = field(default_factory=Counter)
 
     @property
     def counts(self) -> Counter[str]:
@@ -102,7 +113,17 @@ class Summary:
         parts = [f"{c[s]} {s}" for s in (OK, BLOCKED, FAILED, CANCELLED) if c[s]]
         skipped = sum(1 for o in self.outcomes if o.skipped)
         tail = f" ({skipped} from the journal)" if skipped else ""
-        return f"{len(self.outcomes)} items: " + ", ".join(parts) + tail
+        notes = [
+            f"{self.stats[key]} {label}"
+            for key, label in (
+                ("retry", "retries"),
+                ("download_recovered", "downloads fetched again"),
+                ("resubmitted", "resubmitted after a lost answer"),
+            )
+            if self.stats[key]
+        ]
+        extra = f"; {', '.join(notes)}" if notes else ""
+        return f"{len(self.outcomes)} items: " + ", ".join(parts) + tail + extra
 
 
 def classify(error: BaseException) -> str:
@@ -139,6 +160,7 @@ async def run_batch(
     journal: Journal | None = None,
     on_event: EventHook | None = None,
     summary: Summary | None = None,
+    retry_lost: bool = False,
 ) -> Summary:
     """Run ``items`` at most ``concurrency`` at a time; results are reported as each finishes.
 
@@ -147,6 +169,8 @@ async def run_batch(
     next job is submitted while the previous one downloads and saves. A task exists only for a
     running item, so a 10,000-item batch costs no more memory than a small one. ``summary`` may
     be passed in so the caller keeps the outcomes so far even when the batch is cancelled.
+    An item whose answer was lost after a paid submission fails, unless ``retry_lost``: then it
+    is submitted again (up to :data:`LOST_RESUBMISSIONS` times), and the summary counts it.
     """
     summary = summary if summary is not None else Summary()
     total = len(items)
@@ -243,7 +267,11 @@ async def run_batch(
         finally:
             slot.release()
 
+    def count(kind: str) -> None:
+        summary.stats[kind] += 1
+
     async def run_one(item: Item, slot: _Slot) -> None:
+        retry_listener.set(count)  # this item's task (and its sub-tasks) count into the summary
         entry = entries.get(index_of[id(item)])
         # Every job an earlier run recorded is re-attached, whatever that run's outcome (a
         # download that failed after the job finished must not pay for the job again).
@@ -258,6 +286,10 @@ async def run_batch(
         try:
             try:
                 result = await attempt(item, recorded, slot, rec)
+            except AnswerLostError:
+                if not retry_lost:
+                    raise
+                result = await resubmit(item, slot, rec)
             except (TwatGenAiError, LookupError, ValueError) as exc:
                 if not recorded or rec.responded or isinstance(exc, BlockedError):
                     raise  # nothing to re-attach, or the job answered and the failure is ours
@@ -283,6 +315,20 @@ async def run_batch(
             error=outcome.message or None,
         )
         report(outcome)
+
+    async def resubmit(item: Item, slot: _Slot, rec: _Record) -> Any:
+        """Submit an item whose answer was lost again (the caller accepted paying twice)."""
+        for left in range(LOST_RESUBMISSIONS - 1, -1, -1):
+            count("resubmitted")
+            emit("item_resubmitted", label=item.label)
+            rec.fresh = True
+            await slot.reacquire()
+            try:
+                return await attempt(item, [], slot, rec)
+            except AnswerLostError:
+                if not left:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # Items start as slots free up: tasks exist only for running items (memory stays flat).
     running: set[asyncio.Future[None]] = set()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from twat_genai.core.errors import (
+    AnswerLostError,
     AuthenticationError,
     BlockedError,
     DownloadError,
@@ -32,7 +33,7 @@ from twat_genai.core.errors import (
 from twat_genai.core.redact import SECRET_HEADERS, redact
 from twat_genai.transport._httpx import httpx
 from twat_genai.transport.limits import AdaptiveLimiter
-from twat_genai.transport.retry import RetryPolicy, parse_retry_after
+from twat_genai.transport.retry import RetryPolicy, note_retry, parse_retry_after
 
 log = logging.getLogger("twat_genai.http")
 
@@ -183,18 +184,8 @@ class HttpClient:
             error: ProviderError
             try:
                 response = await self._send(method, url, timeout=timeout, **kwargs)
-            except httpx.TimeoutException as exc:
-                error = ProviderTimeoutError(
-                    f"{method} {_short(url)} timed out ({type(exc).__name__})",
-                    provider=self.provider,
-                )
-                may_retry = retry == "always" or isinstance(exc, httpx.ConnectTimeout)
             except httpx.TransportError as exc:
-                error = ProviderConnectionError(
-                    f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
-                    provider=self.provider,
-                )
-                may_retry = retry == "always" or isinstance(exc, httpx.ConnectError)
+                error, may_retry = self._transport_error(method, url, exc, retry)
             else:
                 is_ok = ok(response.status_code) if ok else response.is_success
                 if is_ok:
@@ -224,7 +215,31 @@ class HttpClient:
             ):
                 raise error
             log.debug("retrying %s %s in %.2fs after: %s", method, _short(url), delay, error)
+            note_retry()
             await policy.sleep(delay)
+
+    def _transport_error(
+        self, method: str, url: str, exc: httpx.TransportError, retry: RetryMode
+    ) -> tuple[ProviderError, bool]:
+        """The error for a request that broke in transit, and whether sending it again is
+        allowed. Only a connection that was never made proves the request did not arrive; a
+        call that may start a billable job (``retry="safe"``) whose answer was lost after that
+        is an :class:`AnswerLostError`, never sent again here."""
+        where = f"{method} {_short(url)}"
+        if not sent(exc):
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, httpx.TimeoutException):
+                return ProviderTimeoutError(f"{where}: {reason}", provider=self.provider), True
+            return ProviderConnectionError(
+                f"cannot reach {_short(url)}: {reason}", provider=self.provider
+            ), True
+        cause = broken(exc)
+        if retry == "safe":
+            return AnswerLostError(f"{where}: {cause}", provider=self.provider), False
+        kind = ProviderTimeoutError if isinstance(exc, httpx.TimeoutException) else None
+        return (kind or ProviderConnectionError)(
+            f"{where}: {cause}", provider=self.provider
+        ), retry == "always"
 
     async def _send(
         self, method: str, url: str, *, timeout: httpx.Timeout | float | None, **kwargs: Any
@@ -318,15 +333,8 @@ class HttpClient:
                 ):
                     if isinstance(exc, ProviderError):
                         raise
-                    if isinstance(exc, httpx.TimeoutException):
-                        raise ProviderTimeoutError(
-                            f"{method} {_short(url)} timed out ({type(exc).__name__})",
-                            provider=self.provider,
-                        ) from exc
-                    raise ProviderConnectionError(
-                        f"cannot reach {_short(url)}: {exc or type(exc).__name__}",
-                        provider=self.provider,
-                    ) from exc
+                    raise self._transport_error(method, url, exc, "always")[0] from exc
+                note_retry()
                 await policy.sleep(delay)
 
     async def fetch_bytes(self, url: str, *, max_bytes: int = MAX_BODY_BYTES) -> tuple[bytes, str]:
@@ -339,18 +347,36 @@ class HttpClient:
         self, url: str, sink: Callable[[bytes], object], *, max_bytes: int = MAX_BODY_BYTES
     ) -> str:
         """GET a file chunk by chunk into ``sink`` with a size cap; returns the content type.
-        Any failure is a :class:`DownloadError`."""
+        Any failure is a :class:`DownloadError`; ``retryable`` on it says whether fetching
+        again may help (a cut connection, a short body, a 5xx or a 429 may; a 404 will not)."""
+        size = 0
         try:
             async with self.stream("GET", url) as response:
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > max_bytes:
-                    raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise DownloadError(f"{_short(url)} is larger than {max_bytes} bytes")
-                    sink(chunk)
+                    raise DownloadError(
+                        f"{_short(url)} is larger than {max_bytes} bytes", retryable=False
+                    )
+                try:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise DownloadError(
+                                f"{_short(url)} is larger than {max_bytes} bytes",
+                                retryable=False,
+                            )
+                        sink(chunk)
+                except httpx.TransportError as exc:
+                    raise DownloadError(
+                        f"download of {_short(url)} was cut short after {size} bytes: "
+                        f"{broken(exc)}",
+                        provider=self.provider,
+                    ) from exc
+                if declared and size < declared and "content-encoding" not in response.headers:
+                    raise DownloadError(
+                        f"download of {_short(url)} was cut short: {size} of {declared} bytes",
+                        provider=self.provider,
+                    )
                 return str(response.headers.get("content-type", ""))
         except DownloadError:
             raise
@@ -359,7 +385,27 @@ class HttpClient:
                 f"download of {_short(url)} failed: {exc}",
                 provider=self.provider,
                 status_code=exc.status_code,
+                retry_after=exc.retry_after,
+                retryable=exc.retryable,
             ) from exc
+
+
+def sent(exc: httpx.TransportError) -> bool:
+    """Whether the request may have reached the server: only a connection that was never made
+    (refused, unreachable, no pool slot) proves it did not."""
+    return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+def broken(exc: httpx.TransportError) -> str:
+    """What happened to a connection after the request was sent, in words."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time after the request was sent (read timeout)"
+    text = str(exc)
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending" in text:
+        return "the connection closed after the request was sent, with no answer"
+    if isinstance(exc, httpx.RemoteProtocolError) and text:
+        return f"the connection closed early ({text.rstrip('.')})"
+    return "connection reset after the request was sent" + (f" ({text})" if text else "")
 
 
 def _json(response: httpx.Response, provider: str) -> Any:

@@ -12,6 +12,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -38,6 +39,19 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+#: Told of every retry made in the current task (``"retry"``, or what else was tried again): a
+#: batch sets it per item so its summary can count them without the transport knowing of jobs.
+retry_listener: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "twat_genai_retry_listener", default=None
+)
+
+
+def note_retry(kind: str = "retry") -> None:
+    """Tell the current item's listener (if any) that something was tried again."""
+    listener = retry_listener.get()
+    if listener is not None:
+        listener(kind)
 
 
 def _seconds(text: str, scale: float = 1.0) -> float | None:

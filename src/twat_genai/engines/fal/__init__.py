@@ -212,8 +212,10 @@ class FALEngine(ImageGenerationEngine):
         negative_prompt: str | None = None,
         verbose: bool = False,
         output_dir: Path | None = None,
+        timeout: float | None = None,
     ) -> ImageResult:
-        """Run one operation and save its images; see the README for examples."""
+        """Run one operation and save its images; see the README for examples. ``timeout``
+        bounds the whole job in seconds (default 600)."""
         from twat_genai.jobs.pipeline import Job, RunOptions, run_one
 
         config = config or EngineConfig()
@@ -240,6 +242,7 @@ class FALEngine(ImageGenerationEngine):
             prefix=prefix,
             suffix=filename_suffix,
             command=ModelTypes(model).name,
+            timeout=timeout,
         )
         response = await run_one(self.provider, job, options)
         return to_image_result(response, original_prompt=prompt, job_params=job.meta)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from twat_genai.core import media
@@ -35,9 +37,14 @@ from twat_genai.providers.catalog import SizeSpec
 from twat_genai.providers.fal.queue import FalJob, FalQueue, WaitStats, fal_urls
 from twat_genai.providers.fal.sizes import fal_image_size
 from twat_genai.providers.inputs import note_input, read_input
+from twat_genai.transport.retry import note_retry
 
 if TYPE_CHECKING:
     from twat_genai.providers.catalog import ModelInfo
+
+log = logging.getLogger("twat_genai.fal")
+#: Times a paid job is followed (re-attached by its request id) before its item fails.
+REATTACH_ATTEMPTS = 4
 
 #: The endpoint each of the README's operations calls when a request names none.
 OPERATION_ENDPOINTS = {
@@ -285,9 +292,7 @@ class FalProvider(Provider):
         on_done = (lambda: ctx.event("remote_done")) if last else None
         started = time.monotonic()
         stats = WaitStats(on_status=lambda status: ctx.event("status", status=status))
-        result = await self.queue.follow(
-            job, timeout=self.job_timeout, on_done=on_done, stats=stats
-        )
+        result = await self._follow(job, ctx, stats, on_done)
         timings = {"queued": round(stats.queue_time, 3)}
         timings["running"] = round(max(0.0, time.monotonic() - started - stats.queue_time), 3)
         return ProviderResponse(
@@ -306,6 +311,28 @@ class FalProvider(Provider):
                 },
             },
         )
+
+    async def _follow(
+        self, job: FalJob, ctx: CallContext, stats: WaitStats, on_done: Callable[[], None] | None
+    ) -> dict[str, Any]:
+        """Follow a job to its result. The job exists and is paid for: when following breaks
+        (the connection, a 5xx, a silent server), it re-attaches by its request id a few times
+        before giving up, and a cancel (the item's deadline) is reported with what it achieved."""
+        for attempt in range(REATTACH_ATTEMPTS):
+            try:
+                return await self.queue.follow(
+                    job, timeout=self.job_timeout, on_done=on_done, stats=stats
+                )
+            except asyncio.CancelledError:
+                ctx.event("cancelled", outcome=stats.cancelled)
+                raise
+            except ProviderError as exc:
+                if not exc.retryable or attempt + 1 >= REATTACH_ATTEMPTS:
+                    raise
+                log.info("re-attaching to %s after: %s", job.request_id, exc)
+                note_retry()
+                await asyncio.sleep(exc.retry_after or 0.5 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def upload_placeholder(inp: ImageInput) -> str:

@@ -79,6 +79,8 @@ class WaitStats:
     total_time: float = 0.0
     #: When the job was first seen running (monotonic), if it was.
     running_since: float | None = None
+    #: What a cancel achieved, in words, when the wait was cut off.
+    cancelled: str = ""
 
     #: Called with each status fal reports (``IN_QUEUE``, ``IN_PROGRESS``, ``COMPLETED``).
     on_status: Callable[[str], None] | None = None
@@ -281,7 +283,7 @@ class FalQueue:
                 request_id=job.request_id,
             ) from exc
         except asyncio.CancelledError:
-            await asyncio.shield(self.cancel(job))
+            stats.cancelled = await asyncio.shield(self.cancel(job))
             raise
         if on_done is not None:
             on_done()
