@@ -882,3 +882,55 @@ def test_bria_outpaint_without_genfill_needs_no_prompt(run_cli, requests_log, ma
     [args] = submits(requests_log(), "fal-ai/bria/expand")
     assert args["canvas_size"] == [512, 512]
     assert not submits(requests_log(), "fal-ai/bria/genfill")
+
+
+# ----------------------------------------------------------------------------- upscaler facts
+
+
+@pytest.mark.parametrize("tool", ["aura_sr", "drct"])
+def test_aura_sr_and_drct_send_upscale_factor_and_make_4x(
+    run_cli, requests_log, make_image, tmp_path, tool
+):
+    """fal's AuraSR and DRCT take ``upscale_factor`` (4 only); ``upscaling_factor`` is a name
+    fal ignores, so it is never sent."""
+    src = make_image(tmp_path / "small.png", (96, 64))
+    code, out, err = run_cli("upscale", "--input_image", str(src), "--tool", tool)
+    assert code == 0, err
+    log = requests_log()
+    [args] = submits(log, UPSCALE_ENDPOINTS[tool])
+    assert args["upscale_factor"] == 4
+    assert "upscaling_factor" not in args
+    [entry] = [
+        e for e in log if e.get("endpoint") == UPSCALE_ENDPOINTS[tool] and e["method"] == "POST"
+    ]
+    assert not entry.get("ignored"), entry.get("ignored")
+    [path] = paths_from(out)
+    assert size_of(path) == (384, 256)
+
+
+def test_aura_sr_refuses_a_factor_it_does_not_have_before_any_call(
+    run_cli, requests_log, make_image, tmp_path
+):
+    src = make_image(tmp_path / "small.png", (96, 64))
+    code, _, err = run_cli(
+        "upscale", "--input_image", str(src), "--tool", "aura_sr", "--scale", "2"
+    )
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--scale 4" in lines[0] and "aura_sr" in lines[0], err
+    assert [e for e in requests_log() if not e["path"].startswith("/_emulator")] == []
+    assert not Path("generated_images").exists()
+
+
+@pytest.mark.parametrize("tool", ["recraft_clarity", "recraft_creative"])
+def test_recraft_upscalers_call_the_current_ids_with_a_png(
+    run_cli, requests_log, make_image, fetch, tool
+):
+    """The Recraft upscalers are ``fal-ai/recraft/upscale/crisp|creative`` and take PNG input:
+    a JPEG given to them is sent as PNG."""
+    src = make_image(Path("photo.jpg"), (128, 96))
+    code, out, err = run_cli("upscale", "--input_image", str(src), "--tool", tool)
+    assert code == 0, err
+    [args] = submits(requests_log(), UPSCALE_ENDPOINTS[tool])
+    assert fetch(args["image_url"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_saved(paths_from(out))

@@ -53,7 +53,10 @@ GENFILL = "fal-ai/bria/genfill"
 def canvas(request: ImageEditRequest) -> tuple[int, int]:
     size = request.size
     if size is None:
-        raise UsageError("outpaint needs a target size: --target_width and --target_height")
+        raise UsageError(
+            "outpaint needs a target size: --target_width and --target_height "
+            "(--size WxH with generate)"
+        )
     if size.width * size.height >= MAX_CANVAS_PIXELS:
         raise UsageError(
             f"outpaint canvas {size.width}x{size.height} is too large: keep it below 5000x5000"
