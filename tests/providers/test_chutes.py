@@ -443,7 +443,7 @@ def test_text_to_video(chutes_server: EmulatorServer, tmp_path: Path) -> None:
     assert check_mp4(file.path.read_bytes())[0] == 8
     meta = sidecar(file.path)
     assert meta["result"]["content_type"] == "video/mp4"
-    assert meta["model"] == "kikakkz-skyreels-v2-14b-540p/text2video"
+    assert meta["model"] == "skyreels-v2-14b-540p"  # the catalog id, as for every provider
 
 
 def test_image_to_video_crops_the_first_frame(

@@ -263,6 +263,87 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
+#: The rows above by cord (``slug/path``), so a catalog entry naming one of them uses it.
+BY_CORD = {f"{e.slug}{e.path}": e for e in ENDPOINTS.values()}
+#: Neutral fields a generic cord sends, under the catalog entry's wire names.
+_NEUTRAL = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "guidance_scale",
+    "num_inference_steps",
+    "fps",
+    "num_frames",
+)
+#: Where a generic cord's input images come from, by the catalog's input name.
+_SOURCES: dict[str, Callable[[Any], ImageInput | None]] = {
+    "image": lambda r: r.images[0] if getattr(r, "images", None) else getattr(r, "image", None),
+    "first_frame": lambda r: r.first_frame,
+    "last_frame": lambda r: r.last_frame,
+}
+
+
+def endpoint_for(request: Request, info: ModelInfo) -> Endpoint:
+    """The cord a request goes to: the one its catalog entry names (one of the rows above, or a
+    generic cord built from the entry alone), else the row its kind routes to."""
+    cord = info.endpoint if info.known else None
+    if not cord:
+        return ENDPOINTS[operation_for(request)]
+    slug, _, path = cord.partition("/")
+    row = BY_CORD.get(f"{slug}/{path}")
+    if row is not None:
+        return row
+    inputs = tuple(
+        InputField(wire, _SOURCES[name], _frame if name != "image" else None)
+        for name, wire in info.inputs.items()
+        if name in _SOURCES
+    )
+    timeout = VIDEO_READ_TIMEOUT if info.kind == "video" else IMAGE_READ_TIMEOUT
+    return Endpoint(slug, f"/{path}", _generic_body, {}, inputs, timeout)
+
+
+def _generic_body(req: Any, info: ModelInfo) -> Built:
+    """A cord's body from its catalog entry alone: each neutral field the request sets under
+    the entry's wire name, the size in the entry's form; what is unset is the chute's default."""
+    body: Body = {}
+    for neutral in _NEUTRAL:
+        wire = info.wire(neutral)
+        if wire:
+            _put(body, wire, getattr(req, neutral, None))
+    form, param = info.size.form, info.size.param or ""
+    pixels = _pixels(req) if isinstance(req, ImageGenerationRequest) else None
+    if form == "wh" and pixels is not None:
+        width, height = param.split(",") if "," in param else ("width", "height")
+        body.update({width: pixels[0], height: pixels[1]})
+    elif form == "resolution":
+        asked = getattr(req, "resolution", None)
+        if asked is None and pixels is not None:
+            asked = f"{pixels[0]}x{pixels[1]}"
+        if asked:
+            body[param or "resolution"] = _one_of(info, str(asked))
+        elif info.params.get(param or "resolution") is not None:
+            default = info.params[param or "resolution"].default
+            _put(body, param or "resolution", default)
+    return body, []
+
+
+def _one_of(info: ModelInfo, asked: str) -> str:
+    """``asked`` as the model spells one of its resolutions (``832x480`` is ``832*480``)."""
+    for value in info.size.values:
+        if value.lower().replace("*", "x") == asked.lower().replace("*", "x"):
+            return value
+    return asked  # checked against the catalog's values with the rest of the body
+
+
+def _frame(body: Body) -> tuple[int, int]:
+    """The size a video frame is cropped to: the body's resolution as pixels."""
+    resolution = str(body.get("resolution", ""))
+    if resolution.upper() in SKYREELS_FRAMES:
+        return SKYREELS_FRAMES[resolution.upper()]
+    w, _, h = resolution.replace("x", "*").partition("*")
+    return int(w), int(h)
+
+
 def operation_for(request: Request) -> str:
     """Which row of :data:`ENDPOINTS` serves ``request`` (video routed by the frames given)."""
     if isinstance(request, BackgroundRemovalRequest):

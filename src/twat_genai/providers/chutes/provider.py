@@ -18,13 +18,13 @@ from twat_genai.core.inputs import ImageInput
 from twat_genai.core.models import ProviderResponse, Request
 from twat_genai.core.records import shorten
 from twat_genai.providers.base import CallContext, Capabilities, Provider
-from twat_genai.providers.catalog import SizeSpec
+from twat_genai.providers.catalog import ModelInfo, SizeSpec
 from twat_genai.providers.chutes.endpoints import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODELS,
-    ENDPOINTS,
     Endpoint,
     chutes_url,
+    endpoint_for,
     operation_for,
 )
 from twat_genai.providers.chutes.limits import check_body
@@ -85,12 +85,17 @@ class ChutesProvider(Provider):
     def url_for(self, endpoint: Endpoint) -> str:
         return chutes_url(self.base_url, endpoint)
 
-    async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
-        endpoint = ENDPOINTS[operation_for(request)]
-        info = self.model_info(request.model)
+    def _planned(self, request: Request) -> tuple[Endpoint, ModelInfo, dict[str, Any], list[str]]:
+        """The cord, catalog entry, checked body (inputs not yet added) and warnings."""
+        info = self.model_info(request.model or self.default_model_for(request))
+        endpoint = endpoint_for(request, info)
         body, warnings = endpoint.build(request, info)
         body.update(request.options)
         check_body(info, body, endpoint.rules)
+        return endpoint, info, body, warnings
+
+    async def generate(self, request: Request, ctx: CallContext) -> ProviderResponse:
+        endpoint, info, body, warnings = self._planned(request)
         for spec in endpoint.inputs:
             image = spec.source(request)
             if image is not None:
@@ -109,7 +114,9 @@ class ChutesProvider(Provider):
             timeout=timeout,
         )
         elapsed = time.monotonic() - started
-        model = body["model"] if endpoint.slug == "image" else endpoint.label
+        model = (
+            body["model"] if endpoint.slug == "image" else info.id if info.known else endpoint.label
+        )
         files, raw = parse_outputs(response, body.get("seed"), str(model))
         return ProviderResponse(
             provider=self.name,
@@ -124,11 +131,7 @@ class ChutesProvider(Provider):
 
     def preview(self, request: Request) -> dict[str, Any]:
         """The body a call would send, checked; input images shown by their source."""
-        endpoint = ENDPOINTS[operation_for(request)]
-        info = self.model_info(request.model)
-        body, _ = endpoint.build(request, info)
-        body.update(request.options)
-        check_body(info, body, endpoint.rules)
+        endpoint, _, body, _ = self._planned(request)
         for spec in endpoint.inputs:
             image = spec.source(request)
             if image is not None:
