@@ -293,6 +293,21 @@ def _emulator(p: argparse.ArgumentParser) -> None:
     _opt(
         p, "capacity", type=int, default=8, metavar="N", help="jobs processed at once per endpoint"
     )
+    # default None: the TWAT_GENAI_EMULATOR_* environment variables decide when a flag is absent
+    _opt(
+        p,
+        "plain_images",
+        action="store_true",
+        default=None,
+        help="one flat uncaptioned picture per size (benchmarks)",
+    )
+    _opt(
+        p,
+        "fetch_remote",
+        action="store_true",
+        default=None,
+        help="fetch input URLs on any host (default: loopback only)",
+    )
 
 
 def _gallery(p: argparse.ArgumentParser) -> None:

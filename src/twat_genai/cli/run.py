@@ -88,7 +88,14 @@ def _list_providers(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from twat_genai.testing.server import serve
 
-    return serve(host=args.host, port=args.port, latency=args.latency, capacity=args.capacity)
+    return serve(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        capacity=args.capacity,
+        plain_images=args.plain_images,
+        fetch_remote=args.fetch_remote,
+    )
 
 
 def _gallery(args: argparse.Namespace) -> int:

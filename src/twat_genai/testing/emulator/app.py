@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 
 class EmulatorApp:
@@ -20,17 +16,17 @@ class EmulatorApp:
     name: str = "app"
 
     def __init__(self, *, latency: float | None = None) -> None:
-        self._server: EmulatorServer | None = None
+        self._server: Host | None = None
         self.prefix = ""
         self.latency_override = latency
         self._seen: set[tuple[str, ...]] = set()
 
-    def attach(self, server: EmulatorServer, prefix: str) -> None:
+    def attach(self, server: Host, prefix: str) -> None:
         """Called by :meth:`EmulatorServer.mount`."""
         self._server, self.prefix = server, prefix
 
     @property
-    def server(self) -> EmulatorServer:
+    def server(self) -> Host:
         """The server this app is mounted on."""
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not mounted")

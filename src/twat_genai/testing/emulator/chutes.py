@@ -29,17 +29,15 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw
 
 from . import media
 from .app import EmulatorApp
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .scenarios import Scenarios, scenarios_in
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 #: Models the ``image.chutes.ai`` router knows (any case-sensitive match; PROTOCOLS §4.1).
 KNOWN_MODELS = frozenset(
@@ -526,7 +524,7 @@ def _cut_out(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def install(server: EmulatorServer) -> ChutesEmulator:
+def install(server: Host) -> ChutesEmulator:
     """Mount the Chutes emulator at ``/chutes`` (called for the server's default apps)."""
     app = ChutesEmulator()
     server.mount("/chutes", app)

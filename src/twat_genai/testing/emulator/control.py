@@ -2,26 +2,49 @@
 
 ``GET /_emulator/requests`` (the request log), ``GET /_emulator/stats`` (counters),
 ``POST /_emulator/reset`` (log, stats and every app's jobs), ``POST /_emulator/hold`` and
-``/release`` (pause job completion), ``GET /_emulator`` (root, apps and environment).
+``/release`` (pause job completion), ``GET /_emulator`` (root, apps, environment, options).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+from .host import Counters
 from .http import EmulatorResponse, json_response
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 #: Path prefix of the control API (reserved: no app may mount here).
 CONTROL = "/_emulator"
 
 
-def control(server: EmulatorServer, method: str, sub: str) -> EmulatorResponse:
+class Controlled(Protocol):
+    """What the control API needs of the server (named here so it need not import it)."""
+
+    @property
+    def root(self) -> str: ...
+
+    @property
+    def apps(self) -> Mapping[str, object]: ...
+
+    @property
+    def stats(self) -> Counters: ...
+
+    @property
+    def requests(self) -> list[dict[str, Any]]: ...
+
+    def env(self) -> dict[str, str]: ...
+
+    def options(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+    def hold(self, held: bool = True) -> None: ...
+
+
+def control(server: Controlled, method: str, sub: str) -> EmulatorResponse:
     """Answer ``method`` on ``/_emulator{sub}``."""
     if sub == "/requests" and method == "GET":
-        return json_response(server.log.render())
+        return json_response(server.requests)
     if sub == "/stats" and method == "GET":
         return json_response(server.stats.snapshot())
     if sub == "/reset" and method == "POST":
@@ -32,6 +55,11 @@ def control(server: EmulatorServer, method: str, sub: str) -> EmulatorResponse:
         return json_response({"ok": True})
     if sub in {"", "/"} and method == "GET":
         return json_response(
-            {"root": server.root, "apps": sorted(server.apps), "env": server.env()}
+            {
+                "root": server.root,
+                "apps": sorted(server.apps),
+                "env": server.env(),
+                "options": server.options(),
+            }
         )
     return json_response({"detail": "Not Found"}, 404)

@@ -22,18 +22,16 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 __all__ = ["ASPECT_RATIOS", "GeminiEmulator", "google_error", "install"]
 
@@ -464,7 +462,7 @@ def _answer(call: _Call, sc: Scenarios, plain: bool = False) -> dict[str, Any]:
     }
 
 
-def install(server: EmulatorServer) -> GeminiEmulator:
+def install(server: Host) -> GeminiEmulator:
     """Mount the Gemini emulator at ``/gemini`` (called for the server's default apps)."""
     app = GeminiEmulator()
     server.mount("/gemini", app)

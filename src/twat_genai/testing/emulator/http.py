@@ -11,11 +11,16 @@ import email.policy
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
+
+class Rooted(Protocol):
+    """The one thing a request needs of its server: the root URL (the bottom of the imports,
+    so apps reach the rest of the server through ``self.server``, a :class:`.host.Host`)."""
+
+    @property
+    def root(self) -> str: ...
 
 
 class Headers(Mapping[str, str]):
@@ -146,7 +151,7 @@ class EmulatorRequest:
     query: dict[str, str]
     headers: Headers
     body: bytes
-    server: EmulatorServer
+    server: Rooted
     prefix: str = ""
     endpoint: str | None = None
     args: Any = None

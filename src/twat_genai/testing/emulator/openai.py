@@ -19,18 +19,16 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageOps
 
 from . import media
 from .app import EmulatorApp
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 __all__ = ["OpenAIEmulator", "install", "openai_error"]
 
@@ -106,10 +104,16 @@ class OpenAIEmulator(EmulatorApp):
     name = "openai"
 
     def env(self, root: str) -> dict[str, str]:
-        """Point the project and the ``openai`` SDK at this app (with a dummy key)."""
+        """Point the project and the ``openai`` SDK at this app (with a dummy key).
+
+        ``TWAT_GENAI_OPENAI_OFFICIAL=1`` declares the base URL a stand-in for OpenAI's own
+        host: the client enforces OpenAI's retirements and refusals only there, and this app
+        refuses what OpenAI refuses.
+        """
         return {
             "OPENAI_BASE_URL": f"{root}{self.prefix}/v1",
             "OPENAI_API_KEY": "emulator-openai-key",
+            "TWAT_GENAI_OPENAI_OFFICIAL": "1",
         }
 
     def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
@@ -563,7 +567,7 @@ def _encode(img: Image.Image, fmt: str, compression: Any) -> bytes:
     return media.encode(img, fmt)
 
 
-def install(server: EmulatorServer) -> OpenAIEmulator:
+def install(server: Host) -> OpenAIEmulator:
     """Mount the OpenAI emulator at ``/openai`` (called for the server's default apps)."""
     app = OpenAIEmulator()
     server.mount("/openai", app)

@@ -127,6 +127,15 @@ class EmulatorServer:
             merged.update(app.env(self.root))
         return merged
 
+    def options(self) -> dict[str, Any]:
+        """How this server was started (``GET /_emulator`` shows it)."""
+        return {
+            "latency": self.latency,
+            "capacity": self.capacity,
+            "plain_images": self.plain_images,
+            "fetch_remote": self.inputs.fetch_remote,
+        }
+
     @staticmethod
     def utcnow() -> datetime:
         """Aware UTC now, for timestamps in responses."""

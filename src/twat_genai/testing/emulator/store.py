@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
+from .host import Host, StoredFile
 from .http import EmulatorResponse, json_response
 from .media import extension_for
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
-
-
-@dataclass
-class StoredFile:
-    """A file served by the emulator (an upload or a generated output)."""
-
-    id: str
-    name: str
-    content_type: str
-    data: bytes
-    broken: bool = False
-
+__all__ = ["FileStore", "StoredFile", "safe_name"]
 
 _FILE_ID = re.compile(r"/files/([0-9a-f]{32})(?:/|$)")
 
@@ -39,7 +25,7 @@ def safe_name(name: str) -> str:
 class FileStore:
     """Files addressable by URL on this server (a dict by id: no lookup scans)."""
 
-    def __init__(self, server: EmulatorServer) -> None:
+    def __init__(self, server: Host) -> None:
         self._server = server
         self._files: dict[str, StoredFile] = {}
 

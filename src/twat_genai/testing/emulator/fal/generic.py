@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..host import Fetched
 from . import args as fa
 from .errors import validation_error
 
@@ -29,7 +31,26 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ..scenarios import Scenarios
-    from .models import FalModels, Fetched
+
+
+class Models(Protocol):
+    """What a generic answer needs of the model side (:class:`.models.FalModels`)."""
+
+    def load(
+        self, args: Mapping[str, Any], key: str, fetched: Fetched, value: Any = None
+    ) -> Image.Image: ...
+
+    def image(
+        self,
+        img: Image.Image | None,
+        *,
+        key: str,
+        size: tuple[int, int],
+        fmt: str,
+        sc: Scenarios,
+        sync: bool,
+    ) -> dict[str, Any]: ...
+
 
 #: Pixels of a size chosen from an aspect ratio (about one megapixel, as fal's models do).
 RATIO_PIXELS = 1024 * 1024
@@ -58,7 +79,7 @@ def generic_size(args: dict[str, Any], default: tuple[int, int]) -> tuple[int, i
     return default  # "auto", other vocabularies: the model's default
 
 
-def _sources(models: FalModels, args: dict[str, Any], fetched: Fetched) -> list[Image.Image]:
+def _sources(models: Models, args: dict[str, Any], fetched: Fetched) -> list[Image.Image]:
     out: list[Image.Image] = []
     for key in _IMAGE_KEYS:
         value = args.get(key)
@@ -70,7 +91,7 @@ def _sources(models: FalModels, args: dict[str, Any], fetched: Fetched) -> list[
 
 
 def generic_output(
-    models: FalModels,
+    models: Models,
     endpoint: str,
     args: dict[str, Any],
     *,

@@ -17,20 +17,17 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .. import media
-from ..inputs import InputError
+from ..app import EmulatorApp
+from ..host import Fetched, InputError
 from ..scenarios import Scenarios
 from . import args as fa
 from .endpoints import ENDPOINTS, Endpoint, validate
 from .errors import FalModelError, Outcome, error_for_code, validation_error
 
 if TYPE_CHECKING:
-    from .app import FalEmulator
     from .queue import FalJob
 
 logger = logging.getLogger("twat_genai.testing.fal")
-
-#: Fetched inputs by URL: bytes, or why they could not be had.
-Fetched = Mapping[str, "bytes | InputError"]
 
 _LOAD_MSG = {
     "download": "Failed to load the image. Please ensure the image URL is publicly accessible.",
@@ -55,7 +52,7 @@ def input_urls(args: Mapping[str, Any]) -> list[str]:
 class FalModels:
     """The model side of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator) -> None:
+    def __init__(self, app: EmulatorApp) -> None:
         self.app = app
 
     @staticmethod

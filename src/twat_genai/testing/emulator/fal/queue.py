@@ -15,19 +15,35 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..host import Host
 from ..scenarios import Scenarios, scenarios_in
 from .errors import Outcome
-
-if TYPE_CHECKING:
-    from .app import FalEmulator
 
 HEARTBEAT_SECONDS = 10.0
 LOG_STEPS = 4
 
 #: Produces a job's outcome (runs while the job is IN_PROGRESS).
 Runner = Callable[["FalJob", float], Awaitable[Outcome]]
+
+
+class QueueOwner(Protocol):
+    """What the queue needs of its app (:class:`.app.FalEmulator`)."""
+
+    @property
+    def server(self) -> Host: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def latency(self) -> float: ...
+
+    def count(self, key: str, n: int = 1) -> None: ...
 
 
 @dataclass(eq=False)
@@ -86,7 +102,7 @@ def _stamp(when: datetime) -> str:
 class FalQueue:
     """The jobs of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator, runner: Runner) -> None:
+    def __init__(self, app: QueueOwner, runner: Runner) -> None:
         self.app, self.runner = app, runner
         self.jobs: dict[str, FalJob] = {}
         self._lanes: dict[str, _Lane] = {}

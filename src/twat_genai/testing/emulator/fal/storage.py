@@ -10,15 +10,13 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import media
+from ..app import EmulatorApp
 from ..http import EmulatorRequest, EmulatorResponse, json_response
 from ..store import safe_name
 from .auth import authorized, parse_args, unauthorized
-
-if TYPE_CHECKING:
-    from .app import FalEmulator
 
 
 def media_name(name: str | None) -> str:
@@ -29,7 +27,7 @@ def media_name(name: str | None) -> str:
 class FalStorage:
     """Tokens, pending uploads and multipart uploads of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator) -> None:
+    def __init__(self, app: EmulatorApp) -> None:
         self.app = app
         self._tokens: set[str] = set()
         self._multipart: dict[str, dict[str, Any]] = {}
