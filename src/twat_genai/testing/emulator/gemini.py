@@ -5,7 +5,10 @@ Mounted at ``/gemini``, so the ``google-genai`` SDK uses ``HttpOptions(base_url=
 (it appends the API version: ``v1`` by default in 3.x, ``v1beta`` in 2.x). Wire facts follow
 PROTOCOLS.md §3: the key only in ``x-goog-api-key`` (a ``?key=`` query is refused, so tests prove
 clients never put it in the URL), camelCase and snake_case fields, standard or URL-safe base64 in,
-standard base64 out. Scenarios from the prompt text (:mod:`twat_genai.testing.scenarios`):
+standard base64 out. It serves the image models of its own table (:mod:`.gemini_models`):
+a shut-down or unknown model is 404 ``NOT_FOUND``, an unknown ``generationConfig`` or
+``imageConfig`` field, or an aspect ratio or image size the model does not take, is 400
+``INVALID_ARGUMENT``, as on the real API. Scenarios from the prompt text (:mod:`twat_genai.testing.scenarios`):
 ``[emulate:blocked]`` (200, ``finishReason: IMAGE_SAFETY``, text-only refusal),
 ``[emulate:prompt_blocked]`` (200, no candidates, ``promptFeedback.blockReason``),
 ``[emulate:thought]`` (a ``thought: true`` draft image before the real one),
@@ -28,6 +31,16 @@ from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .gemini_models import (
+    GENERATION_CONFIG_FIELDS,
+    IMAGE_CONFIG_FIELDS,
+    MODELS,
+    RATIO_SIZES,
+    GeminiModel,
+    not_found_message,
+    retired_on,
+    unknown_fields,
+)
 from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
@@ -35,28 +48,9 @@ from .scenarios import Scenarios, parse_scenarios, strip_scenarios
 
 __all__ = ["ASPECT_RATIOS", "GeminiEmulator", "google_error", "install"]
 
-#: Aspect ratio -> 1K output pixels (PROTOCOLS §3.2, a 3rd-party copy of the official table).
-ASPECT_RATIOS: dict[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "4:5": (896, 1152),
-    "5:4": (1152, 896),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-    "21:9": (1536, 672),
-}
-#: Extra ratios listed for 3.1 flash image only [uncertain]; sizes are 1K-class guesses.
-EXTRA_RATIOS_31: dict[str, tuple[int, int]] = {
-    "1:4": (512, 2048),
-    "4:1": (2048, 512),
-    "1:8": (384, 3072),
-    "8:1": (3072, 384),
-}
-IMAGE_SIZES = ("1K", "2K", "4K")
-IMAGE_TOKENS = 1290  # output tokens per 1K image (2.5 flash image)
+#: Aspect ratio -> 1K output pixels (every ratio any served model takes).
+ASPECT_RATIOS = RATIO_SIZES
+IMAGE_TOKENS = 1290  # output tokens per 1K image (Google's figure for its image models)
 
 _STATUS_NAMES: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -125,6 +119,7 @@ class _Call:
     modalities: list[str] = field(default_factory=lambda: ["TEXT", "IMAGE"])
     aspect_ratio: str | None = None
     image_size: str | None = None
+    ratios: tuple[str, ...] = tuple(RATIO_SIZES)  # the model's
     notes: list[str] = field(default_factory=list)
 
 
@@ -162,6 +157,11 @@ class GeminiEmulator(EmulatorApp):
             # The real API accepts ?key=; refusing it here proves our client never sends it.
             req.note = "key in URL refused" if "key" in req.query else "no x-goog-api-key"
             return _api_key_invalid()
+        spec = MODELS.get(model)
+        if spec is None:
+            shut = retired_on(model)
+            req.note = f"{model} was shut down on {shut}" if shut else f"{model} is not served"
+            return google_error(404, not_found_message(model, parts[0]))
         try:
             body = req.json() if req.body else None
         except ValueError:
@@ -170,7 +170,7 @@ class GeminiEmulator(EmulatorApp):
             return google_error(400, "Invalid JSON payload received. Expected an object.")
         try:
             fetched = await self.server.inputs.fetch_many(_file_uris(body))
-            call = await asyncio.to_thread(_parse, model, body, fetched)
+            call = await asyncio.to_thread(_parse, spec, body, fetched)
         except _Invalid as exc:
             return google_error(400, str(exc))
         if call.notes:
@@ -297,15 +297,18 @@ def _file_uris(body: dict[str, Any]) -> list[str]:
     return uris
 
 
-def _parse(model: str, body: dict[str, Any], fetched: Mapping[str, bytes | InputError]) -> _Call:
+def _parse(
+    spec: GeminiModel, body: dict[str, Any], fetched: Mapping[str, bytes | InputError]
+) -> _Call:
     """The call's text, images and config from a generateContent body (both spellings)."""
+    model = spec.id
     contents = body.get("contents")
     if isinstance(contents, dict):
         contents = [contents]
     if not isinstance(contents, list) or not contents:
         raise _Invalid("* GenerateContentRequest.contents: contents is not specified")
     texts: list[str] = []
-    call = _Call(model=model, prompt="")
+    call = _Call(model=model, prompt="", ratios=spec.ratios)
     for content in contents:
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list) or not parts:
@@ -346,39 +349,56 @@ def _parse(model: str, body: dict[str, Any], fetched: Mapping[str, bytes | Input
                         f"Cannot fetch content from the provided URL ({exc})."
                     ) from None
     call.prompt = "\n".join(texts)
+    _read_config(spec, body, call)
+    return call
+
+
+def _read_config(spec: GeminiModel, body: dict[str, Any], call: _Call) -> None:
+    """Check ``generationConfig`` as the API does (unknown fields, the model's ratios and
+    sizes) and note what the call asks for."""
     config = _get(body, "generationConfig", "generation_config") or {}
     if not isinstance(config, dict):
         raise _Invalid("* GenerateContentRequest.generation_config: invalid value")
+    unknown = unknown_fields(config, GENERATION_CONFIG_FIELDS)
+    if unknown:
+        # The API's wording for a field it does not know (a JSON payload error).
+        raise _Invalid(
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+            "'generation_config': Cannot find field."
+        )
     modalities = _get(config, "responseModalities", "response_modalities")
     if modalities:
         call.modalities = [str(m).upper() for m in modalities]
     image_config = _get(config, "imageConfig", "image_config") or {}
-    if isinstance(image_config, dict):
-        ratio = _get(image_config, "aspectRatio", "aspect_ratio")
-        if ratio is not None:
-            allowed = dict(ASPECT_RATIOS)
-            if model.startswith("gemini-3.1"):
-                allowed.update(EXTRA_RATIOS_31)
-            if ratio not in allowed:
-                raise _Invalid(
-                    f"* GenerateContentRequest.generation_config.image_config.aspect_ratio: "
-                    f"Unsupported aspect ratio: {ratio}"
-                )
-            call.aspect_ratio = str(ratio)
-        size = _get(image_config, "imageSize", "image_size")
-        if size is not None:
-            if size not in IMAGE_SIZES:
-                raise _Invalid(
-                    f"* GenerateContentRequest.generation_config.image_config.image_size: "
-                    f"Unsupported image size: {size}"
-                )
-            call.image_size = str(size)
-            if not model.startswith("gemini-3"):
-                # What 2.5 flash image does with imageSize is [uncertain]; we ignore it.
-                call.notes.append(f"imageSize {size} ignored by {model}")
-            elif size != "1K":
-                call.notes.append(f"imageSize {size} answered at 1K size to keep it cheap")
-    return call
+    if not isinstance(image_config, dict):
+        raise _Invalid("* GenerateContentRequest.generation_config.image_config: invalid value")
+    unknown = unknown_fields(image_config, IMAGE_CONFIG_FIELDS)
+    if unknown:
+        raise _Invalid(
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+            "'generation_config.image_config': Cannot find field."
+        )
+    ratio = _get(image_config, "aspectRatio", "aspect_ratio")
+    if ratio is not None:
+        if ratio not in spec.ratios:
+            # Wording [uncertain]; the 400 INVALID_ARGUMENT is what clients key on.
+            raise _Invalid(
+                f"* GenerateContentRequest.generation_config.image_config.aspect_ratio: "
+                f"Unsupported aspect ratio {ratio} for model {spec.id}. Supported: "
+                f"{', '.join(spec.ratios)}"
+            )
+        call.aspect_ratio = str(ratio)
+    size = _get(image_config, "imageSize", "image_size")
+    if size is not None:
+        if size not in spec.sizes:
+            raise _Invalid(
+                f"* GenerateContentRequest.generation_config.image_config.image_size: "
+                f"Unsupported image size {size} for model {spec.id}. Supported: "
+                f"{', '.join(spec.sizes)}"
+            )
+        call.image_size = str(size)
+        if size not in ("512", "1K"):
+            call.notes.append(f"imageSize {size} answered at 1K size to keep it cheap")
 
 
 def _ratio_for(call: _Call) -> str:
@@ -388,8 +408,8 @@ def _ratio_for(call: _Call) -> str:
         w, h = call.images[0].size
         target = math.log(w / h)
         return min(
-            ASPECT_RATIOS,
-            key=lambda r: abs(math.log(ASPECT_RATIOS[r][0] / ASPECT_RATIOS[r][1]) - target),
+            call.ratios,
+            key=lambda r: abs(math.log(RATIO_SIZES[r][0] / RATIO_SIZES[r][1]) - target),
         )
     return "1:1"
 
@@ -397,7 +417,9 @@ def _ratio_for(call: _Call) -> str:
 def _render(call: _Call, key: str, plain: bool = False) -> bytes:
     """A deterministic PNG: a fresh picture, or the inputs mixed and blended with one."""
     ratio = _ratio_for(call)
-    width, height = {**ASPECT_RATIOS, **EXTRA_RATIOS_31}[ratio]
+    width, height = RATIO_SIZES[ratio]
+    if call.image_size == "512":
+        width, height = width // 2, height // 2
     if not call.images:
         return media.render(key, width, height, "png", plain=plain)
     mixed = media.fit(call.images[0], width, height)
@@ -448,8 +470,7 @@ def _answer(call: _Call, sc: Scenarios, plain: bool = False) -> dict[str, Any]:
             )
         image = _render(call, f"{call.model}|{visible}", plain)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(image)}}
-        if call.model.startswith("gemini-3"):
-            part["thoughtSignature"] = _b64(secrets.token_bytes(24))
+        part["thoughtSignature"] = _b64(secrets.token_bytes(24))  # every served model thinks
         parts.append(part)
         images_out = 1
     return {

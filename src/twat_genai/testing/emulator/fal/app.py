@@ -171,8 +171,12 @@ class FalEmulator(EmulatorApp):
         if op == ["cancel"] and req.method == "PUT":
             self.count("cancels")
             if job is None:
+                req.note = "cancel: no such request"
                 return json_response({"status": "NOT_FOUND"}, 404)
-            status, name = self.queue.cancel(job)
+            status, name, what = self.queue.cancel(job)
+            req.note = f"cancel: {what}"
+            if job.cancel_ignored and job.state != "COMPLETED":
+                self.count("cancels_unstopped")
             return json_response({"status": name}, status)
         return self.not_found(req)
 

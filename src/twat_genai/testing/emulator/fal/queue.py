@@ -63,7 +63,8 @@ class FalJob:
     finished_at: float | None = None
     notes: list[tuple[float, str, str]] = field(default_factory=list)  # (offset, msg, level)
     outcome: Outcome | None = None
-    cancel_requested: bool = False
+    cancel_requested: bool = False  # removed from the queue by a cancel
+    cancel_ignored: bool = False  # cancelled while running, and ran on
     task: asyncio.Task[None] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -209,10 +210,6 @@ class FalQueue:
             finally:
                 work.cancel()
             self.finish(job, outcome)
-        except asyncio.CancelledError:
-            if not job.cancel_requested:
-                raise
-            self._finish_cancelled(job)
         finally:
             lane.running -= 1
             self._pump(lane)
@@ -228,10 +225,11 @@ class FalQueue:
         job.done.set()
 
     def _finish_cancelled(self, job: FalJob) -> None:
-        # [uncertain] fal's docs list CANCELLATION_REQUESTED but not what the result call answers
-        # afterwards; we end the job and answer 400 with a ``client_cancelled`` error type.
+        # [uncertain] fal's docs say a queued request is removed, not what its status and
+        # result answer afterwards: COMPLETED with error_type ``client_cancelled`` (a documented
+        # request error, HTTP 499) is fal's shape for a request that did not run.
         body = {"detail": "Request was cancelled", "error_type": "client_cancelled"}
-        outcome = Outcome(400, body, {"x-fal-error-type": "client_cancelled"})
+        outcome = Outcome(499, body, {"x-fal-error-type": "client_cancelled"})
         outcome.error, outcome.error_type = "Request was cancelled", "client_cancelled"
         self.finish(job, outcome)
 
@@ -250,23 +248,33 @@ class FalQueue:
                 body["error"], body["error_type"] = job.outcome.error, job.outcome.error_type
         return body
 
-    def cancel(self, job: FalJob) -> tuple[int, str]:
-        """Cancel ``job``: ``(HTTP status, outcome name)`` for the cancel call."""
-        # [uncertain] codes from a third-party mock: 202 requested, 400 done, 404 unknown.
+    def cancel(self, job: FalJob) -> tuple[int, str, str]:
+        """Cancel ``job`` as fal does: ``(HTTP status, outcome name, what happened)``.
+
+        A queued job is removed. A running one gets the cancellation signal, which a model
+        without a cancel handler ignores (fal's docs: it "continues consuming GPU time until
+        it finishes naturally", and is billed); the emulator's models have none, so the job
+        runs on and completes. Codes [uncertain, a third-party mock]: 202 requested, 400 done.
+        """
         if job.state == "COMPLETED":
-            return 400, "ALREADY_COMPLETED"
-        job.cancel_requested = True
+            return 400, "ALREADY_COMPLETED", "already completed"
         if job.state == "IN_QUEUE":
-            lane = self._lanes.get(job.endpoint)
-            if lane is not None:
-                i = bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head)
-                if i < len(lane.waiting) and lane.waiting[i] == job.ticket:
-                    del lane.waiting[i]
-                lane.jobs.pop(job.ticket, None)
+            job.cancel_requested = True
+            self._dequeue(job)
             self._finish_cancelled(job)
-        elif job.task is not None:
-            job.task.cancel()
-        return 202, "CANCELLATION_REQUESTED"
+            return 202, "CANCELLATION_REQUESTED", "removed from the queue"
+        job.cancel_ignored = True
+        self.note(job, "Cancellation requested: no cancel handler, the request runs on", "WARN")
+        return 202, "CANCELLATION_REQUESTED", "running: the cancel did not stop it"
+
+    def _dequeue(self, job: FalJob) -> None:
+        lane = self._lanes.get(job.endpoint)
+        if lane is None:
+            return
+        i = bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head)
+        if i < len(lane.waiting) and lane.waiting[i] == job.ticket:
+            del lane.waiting[i]
+        lane.jobs.pop(job.ticket, None)
 
     async def stream(self, job: FalJob, with_logs: bool) -> AsyncIterator[bytes]:
         """SSE: one ``data:`` event per visible state change, ending after COMPLETED."""
