@@ -60,7 +60,7 @@ from .chutes_schemas import (
 )
 from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
-from .scenarios import Scenarios, scenarios_in
+from .scenarios import Scenarios, scenarios_in, strip_scenarios
 
 #: Models the ``image.chutes.ai`` router serves.
 KNOWN_MODELS = frozenset(ROUTER_MODELS)
@@ -353,7 +353,13 @@ class ChutesEmulator(EmulatorApp):
         await self._work(args)
         key = f"{model}|{args['prompt']}|{args.get('seed')}|{args.get('negative_prompt')}"
         data = await asyncio.to_thread(
-            media.render, key, width, height, "jpeg", plain=self.server.plain_images
+            media.render,
+            key,
+            width,
+            height,
+            "jpeg",
+            plain=self.server.plain_images,
+            caption=_caption(args),
         )
         name = f"{uuid.uuid4()}.jpg"
         return EmulatorResponse.raw(
@@ -372,7 +378,13 @@ class ChutesEmulator(EmulatorApp):
         await self._work(args)
         key = f"hidream|{args['prompt']}|{args.get('seed')}"
         data = await asyncio.to_thread(
-            media.render, key, width, height, "png", plain=self.server.plain_images
+            media.render,
+            key,
+            width,
+            height,
+            "png",
+            plain=self.server.plain_images,
+            caption=_caption(args),
         )
         return EmulatorResponse.raw(data, "image/png")
 
@@ -384,7 +396,10 @@ class ChutesEmulator(EmulatorApp):
         await self._work(args)
         key = f"{'qwen' if qwen else 'hidream'}-edit|{args['prompt']}|{args.get('seed')}"
         fmt = "jpeg" if qwen else "png"
-        data = await asyncio.to_thread(lambda: media.encode(media.blend(source, key, 0.5), fmt))
+        caption = _caption(args)
+        data = await asyncio.to_thread(
+            lambda: media.encode(media.captioned(media.blend(source, key, 0.5), caption), fmt)
+        )
         return EmulatorResponse.raw(data, media.content_type_for(fmt))
 
     async def _rembg(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
@@ -422,6 +437,12 @@ class ChutesEmulator(EmulatorApp):
         await self._work(args)
         data = await asyncio.to_thread(tiny_video, width, height)
         return EmulatorResponse.raw(data, "video/mp4")
+
+
+def _caption(args: dict[str, Any]) -> media.Caption:
+    """The caption of a chute's picture (a chute without a seed picks one; we say none)."""
+    seed = args.get("seed")
+    return media.Caption(strip_scenarios(str(args.get("prompt") or "")), seed)
 
 
 def _auth_error(req: EmulatorRequest) -> EmulatorResponse | None:

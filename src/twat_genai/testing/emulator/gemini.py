@@ -120,6 +120,7 @@ class _Call:
     aspect_ratio: str | None = None
     image_size: str | None = None
     ratios: tuple[str, ...] = tuple(RATIO_SIZES)  # the model's
+    seed: object = None  # generationConfig.seed, if given
     notes: list[str] = field(default_factory=list)
 
 
@@ -366,6 +367,7 @@ def _read_config(spec: GeminiModel, body: dict[str, Any], call: _Call) -> None:
             f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
             "'generation_config': Cannot find field."
         )
+    call.seed = config.get("seed")
     modalities = _get(config, "responseModalities", "response_modalities")
     if modalities:
         call.modalities = [str(m).upper() for m in modalities]
@@ -415,17 +417,20 @@ def _ratio_for(call: _Call) -> str:
 
 
 def _render(call: _Call, key: str, plain: bool = False) -> bytes:
-    """A deterministic PNG: a fresh picture, or the inputs mixed and blended with one."""
+    """A deterministic, captioned PNG: a fresh picture, or the inputs mixed and blended with
+    one (``key`` names the prompt; the seed, when given, joins it)."""
     ratio = _ratio_for(call)
     width, height = RATIO_SIZES[ratio]
     if call.image_size == "512":
         width, height = width // 2, height // 2
+    key = f"{key}|{call.seed}"
+    caption = media.Caption(strip_scenarios(call.prompt), call.seed)
     if not call.images:
-        return media.render(key, width, height, "png", plain=plain)
+        return media.render(key, width, height, "png", plain=plain, caption=caption)
     mixed = media.fit(call.images[0], width, height)
     for k, img in enumerate(call.images[1:], start=2):
         mixed = Image.blend(mixed, media.fit(img, width, height), 1.0 / k)
-    return media.encode(media.blend(mixed, key, 0.3), "png")
+    return media.encode(media.captioned(media.blend(mixed, key, 0.3), caption), "png")
 
 
 def _b64(data: bytes) -> str:

@@ -347,7 +347,7 @@ class OpenAIEmulator(EmulatorApp):
             if self.server.plain_images and not call.images and not transparent:
                 blob = media.render(key, width, height, fmt, plain=True)
             else:
-                img = self._picture(call, key, width, height)
+                img = self._picture(call, key, width, height, visible)
                 if transparent:
                     img = _with_alpha(img)
                 blob = _encode(img, fmt, args.get("output_compression"))
@@ -383,12 +383,14 @@ class OpenAIEmulator(EmulatorApp):
             return (1024, 1024)
         return media.capped(*parse_size(size), MAX_OTHER_SIDE)
 
-    def _picture(self, call: _Call, key: str, width: int, height: int) -> Image.Image:
-        """A fresh picture, or the inputs mixed and blended with one (edits). With a mask,
-        the first image comes back unchanged except its edit area, painted
-        :data:`EDIT_COLOUR`, so the area edited is exactly the one the mask marks."""
+    def _picture(self, call: _Call, key: str, width: int, height: int, prompt: str) -> Image.Image:
+        """A fresh captioned picture, or the inputs mixed and blended with one (edits). With
+        a mask, the first image comes back unchanged except its edit area, painted
+        :data:`EDIT_COLOUR` (no caption), so the area edited is exactly the one the mask
+        marks. OpenAI takes no seed: captions say so."""
+        caption = media.Caption(prompt)
         if not call.images:
-            return media.picture(key, width, height)
+            return media.captioned(media.picture(key, width, height), caption)
         first = media.fit(call.images[0], width, height)
         if call.mask is not None:
             area = _edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
@@ -397,7 +399,7 @@ class OpenAIEmulator(EmulatorApp):
         mixed = first
         for k, img in enumerate(call.images[1:], start=2):
             mixed = Image.blend(mixed, media.fit(img, width, height), 1.0 / k)
-        return media.blend(mixed, key, 0.35)
+        return media.captioned(media.blend(mixed, key, 0.35), caption)
 
 
 def _ref_url(ref: Any, param: str) -> str:

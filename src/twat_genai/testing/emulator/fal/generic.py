@@ -23,7 +23,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import media
 from ..host import Fetched
+from ..scenarios import strip_scenarios
 from . import args as fa
 from .errors import validation_error
 
@@ -49,6 +51,7 @@ class Models(Protocol):
         fmt: str,
         sc: Scenarios,
         sync: bool,
+        caption: media.Caption | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -122,9 +125,16 @@ def generic_output(
         return {"image": models.image(None, key=key, size=size, fmt=fmt, sc=sc, sync=sync)}
     count = args.get("num_images", 1)
     count = count if fa.is_int(count) and 1 <= count <= 8 else 1
+    shown = strip_scenarios(str(prompt))
     images = [
         models.image(
-            None, key=f"{endpoint}|{prompt}|{seed + i}", size=size, fmt=fmt, sc=sc, sync=sync
+            None,
+            key=f"{endpoint}|{prompt}|{seed + i}",
+            size=size,
+            fmt=fmt,
+            sc=sc,
+            sync=sync,
+            caption=media.Caption(shown, seed + i),
         )
         for i in range(count)
     ]
