@@ -17,7 +17,11 @@ import httpx2
 def cli_emulator(*flags: str) -> Iterator[dict[str, str]]:
     """Run ``twat-genai emulator --port 0 FLAGS`` and yield its exported environment."""
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
-    for name in ("TWAT_GENAI_EMULATOR_PLAIN_IMAGES", "TWAT_GENAI_EMULATOR_FETCH_REMOTE"):
+    for name in (
+        "TWAT_GENAI_EMULATOR_PLAIN_IMAGES",
+        "TWAT_GENAI_EMULATOR_FETCH_REMOTE",
+        "TWAT_GENAI_EMULATOR_FAULTS",
+    ):
         env.pop(name, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "twat_genai", "emulator", "--port", "0", *flags],
@@ -56,6 +60,19 @@ def test_flags_reach_the_server() -> None:
     with cli_emulator() as exports:
         options = _options(exports)
     assert options["plain_images"] is False and options["fetch_remote"] is False
+
+
+def test_faults_flag_sets_the_plan_and_a_bad_plan_is_refused() -> None:
+    with cli_emulator("--faults", "fal:429=0.5;5xx=1%,seed=3") as exports:
+        assert _options(exports)["faults"] == "5xx=0.01;fal:429=0.5;seed=3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "twat_genai", "emulator", "--port", "0", "--faults", "429=2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2 and "--faults: 429: rate '2' is outside 0..1" in proc.stderr
 
 
 def test_openai_environment_declares_an_official_stand_in() -> None:

@@ -308,6 +308,13 @@ def _emulator(p: argparse.ArgumentParser) -> None:
         default=None,
         help="fetch input URLs on any host (default: loopback only)",
     )
+    _opt(
+        p,
+        "faults",
+        metavar="SPEC",
+        help="inject faults: [PROVIDER:]KIND=RATE,...;... with kinds 429 5xx reset reset_after "
+        "truncate drip, and seed=N (e.g. 429=0.2,reset=0.02,seed=7 or fal:5xx=0.1)",
+    )
 
 
 def _gallery(p: argparse.ArgumentParser) -> None:

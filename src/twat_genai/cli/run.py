@@ -95,6 +95,7 @@ def _emulator(args: argparse.Namespace) -> int:
         capacity=args.capacity,
         plain_images=args.plain_images,
         fetch_remote=args.fetch_remote,
+        faults=args.faults,
     )
 
 

@@ -58,6 +58,7 @@ from .chutes_schemas import (
     as_int,
     integer,
 )
+from .faults import drip
 from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .scenarios import Scenarios, scenarios_in, strip_scenarios
@@ -292,8 +293,9 @@ class ChutesEmulator(EmulatorApp):
             return json_response({"detail": f"invalid request JSON payload: {exc}"}, 400)
         if not isinstance(args, dict):
             return json_response({"detail": "invalid request JSON payload: not an object"}, 400)
+        sc = scenarios_in(args)
         try:
-            fault = self._scenario(slug, args, scenarios_in(args))
+            fault = self._scenario(slug, args, sc)
             if fault is not None:
                 return fault
             response = await handler(req, dict(args))
@@ -301,7 +303,12 @@ class ChutesEmulator(EmulatorApp):
             return err.response()
         self.count("results")
         response.headers.append(("X-Chutes-InvocationID", str(uuid.uuid4())))
-        return response
+        return response.streamed(drip(response.body)) if sc.drip else response
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in the gateway's words: 429 ``infra_overload``, 503 ``No instances
+        available`` (a cold chute); neither created a job."""
+        return _error(429 if kind == "429" else 503, path.strip("/").partition("/")[0])
 
     def _scenario(self, slug: str, args: dict[str, Any], sc: Scenarios) -> EmulatorResponse | None:
         prompt = str(args.get("prompt"))
@@ -320,14 +327,10 @@ class ChutesEmulator(EmulatorApp):
             )
         return None
 
-    async def _work(self, args: dict[str, Any]) -> None:
+    async def _work(self, req: EmulatorRequest, args: dict[str, Any]) -> None:
         """The input passed the chute's checks: the job counts, then takes its time
-        (``[emulate:slow=S]`` or the latency)."""
-        self.count("submissions")
-        slow = scenarios_in(args).slow
-        delay = self.latency if slow is None else slow
-        if delay > 0:
-            await asyncio.sleep(delay)
+        (``[emulate:slow=S]``, ``[emulate:stuck]`` or the latency)."""
+        await self.run_job(req, scenarios_in(args))
 
     # -- cords
 
@@ -350,7 +353,7 @@ class ChutesEmulator(EmulatorApp):
         args = _check(req, args, schema)
         width = as_int(args.get("width"), 1024)
         height = as_int(args.get("height"), 1024)
-        await self._work(args)
+        await self._work(req, args)
         key = f"{model}|{args['prompt']}|{args.get('seed')}|{args.get('negative_prompt')}"
         data = await asyncio.to_thread(
             media.render,
@@ -375,7 +378,7 @@ class ChutesEmulator(EmulatorApp):
             default = 512 if full else 1024
             width = as_int(args.get("width"), default)
             height = as_int(args.get("height"), default)
-        await self._work(args)
+        await self._work(req, args)
         key = f"hidream|{args['prompt']}|{args.get('seed')}"
         data = await asyncio.to_thread(
             media.render,
@@ -393,7 +396,7 @@ class ChutesEmulator(EmulatorApp):
         qwen = req.path.strip("/").startswith("chutes-qwen")
         args = _check(req, args, QWEN_EDIT if qwen else HIDREAM_EDIT)
         source = _decode_image(args["image_b64"])
-        await self._work(args)
+        await self._work(req, args)
         key = f"{'qwen' if qwen else 'hidream'}-edit|{args['prompt']}|{args.get('seed')}"
         fmt = "jpeg" if qwen else "png"
         caption = _caption(args)
@@ -405,7 +408,7 @@ class ChutesEmulator(EmulatorApp):
     async def _rembg(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
         args = _check(req, args, REMBG)
         source = _decode_image(args["image_b64"])
-        await self._work(args)
+        await self._work(req, args)
         data = await asyncio.to_thread(_cut_out, source)
         # [uncertain] the JSON {"image": base64 PNG} shape comes from one third-party client.
         return json_response({"image": base64.b64encode(data).decode("ascii")})
@@ -418,7 +421,7 @@ class ChutesEmulator(EmulatorApp):
         if seen:
             req.note = ", ".join(f"{which} frame {w}x{h}" for which, (w, h) in seen)
         width, height = SKYREELS_RESOLUTIONS[args.get("resolution", "540P")]
-        return await self._video(args, width, height)
+        return await self._video(req, args, width, height)
 
     async def _flf2v(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
         args = _check(req, args, FLF2V)
@@ -426,15 +429,17 @@ class ChutesEmulator(EmulatorApp):
         last = _decode_image(args["last_image_b64"])
         req.note = f"frames {first.width}x{first.height} and {last.width}x{last.height}"
         width, height = (int(v) for v in args.get("resolution", "832*480").split("*"))
-        return await self._video(args, width, height)
+        return await self._video(req, args, width, height)
 
     async def _wan_t2v(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
         args = _check(req, args, WAN_T2V)
         width, height = (int(v) for v in args.get("resolution", "832*480").split("*"))
-        return await self._video(args, width, height)
+        return await self._video(req, args, width, height)
 
-    async def _video(self, args: dict[str, Any], width: int, height: int) -> EmulatorResponse:
-        await self._work(args)
+    async def _video(
+        self, req: EmulatorRequest, args: dict[str, Any], width: int, height: int
+    ) -> EmulatorResponse:
+        await self._work(req, args)
         data = await asyncio.to_thread(tiny_video, width, height)
         return EmulatorResponse.raw(data, "video/mp4")
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .faults import INJECTED_WAIT, drip
 from .gemini_models import (
     GENERATION_CONFIG_FIELDS,
     IMAGE_CONFIG_FIELDS,
@@ -84,6 +85,43 @@ def google_error(
     if details:
         error["details"] = details
     return json_response({"error": error}, code)
+
+
+def _quota_exhausted(model: str, retry_delay: float) -> EmulatorResponse:
+    """Google's 429: QuotaFailure, Help and a RetryInfo of ``retry_delay`` seconds (RetryInfo
+    in quota errors is [uncertain], PROTOCOLS §3.5; a short one keeps clients fast)."""
+    return google_error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details. "
+        "For more information on this error, head to: "
+        "https://ai.google.dev/gemini-api/docs/rate-limits.",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/"
+                        "generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{retry_delay:g}s",
+            },
+        ],
+    )
 
 
 def _api_key_invalid() -> EmulatorResponse:
@@ -180,50 +218,25 @@ class GeminiEmulator(EmulatorApp):
         early = self._scenario_response(sc, call)
         if early is not None:
             return early
-        delay = sc.slow if sc.slow is not None else self.latency
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.count("submissions")
+        await self.run_job(req, sc)
         answer = await asyncio.to_thread(_answer, call, sc, self.server.plain_images)
         self.count("results")
-        return json_response(answer)
+        resp = json_response(answer)
+        return resp.streamed(drip(resp.body)) if sc.drip else resp
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in Google's envelope: 429 ``RESOURCE_EXHAUSTED`` with a short
+        ``RetryInfo``, or 503 ``UNAVAILABLE``; neither generated anything."""
+        if kind == "429":
+            return _quota_exhausted(path.rsplit("/", 1)[-1].partition(":")[0], INJECTED_WAIT)
+        return google_error(503)
 
     def _scenario_response(self, sc: Scenarios, call: _Call) -> EmulatorResponse | None:
         if not sc and not sc.unknown:
             return None
         if sc.ratelimit and self.first_time("ratelimit", call.prompt):
             self.count("rate_limited")
-            return google_error(
-                429,
-                "You exceeded your current quota, please check your plan and billing details. "
-                "For more information on this error, head to: "
-                "https://ai.google.dev/gemini-api/docs/rate-limits.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                        "violations": [
-                            {
-                                "quotaMetric": "generativelanguage.googleapis.com/"
-                                "generate_content_free_tier_requests",
-                                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                                "quotaDimensions": {"location": "global", "model": call.model},
-                            }
-                        ],
-                    },
-                    {
-                        "@type": "type.googleapis.com/google.rpc.Help",
-                        "links": [
-                            {
-                                "description": "Learn more about Gemini API quotas",
-                                "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
-                            }
-                        ],
-                    },
-                    # RetryInfo in quota errors is [uncertain] (PROTOCOLS §3.5); "0s" keeps
-                    # clients that honour it fast.
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0s"},
-                ],
-            )
+            return _quota_exhausted(call.model, 0.0)
         if sc.error:
             return google_error(sc.error)
         if "prompt_blocked" in sc.unknown:

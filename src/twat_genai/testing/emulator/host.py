@@ -32,7 +32,9 @@ Fetched = Mapping[str, "bytes | InputError"]
 class StoredFile:
     """A file served by the emulator (an upload or a generated output).
 
-    ``broken`` files answer 500 (the ``broken_url`` scenario).
+    ``owner`` is the provider that made it (its download faults and counters apply);
+    ``broken`` answers 500, ``drip`` sends slowly and ``expires_at`` (server clock) turns the
+    file into a 404 from then on: the ``broken_url``, ``drip`` and ``expire`` scenarios.
     """
 
     id: str
@@ -40,6 +42,9 @@ class StoredFile:
     content_type: str
     data: bytes
     broken: bool = False
+    owner: str = "files"
+    drip: bool = False
+    expires_at: float | None = None
 
 
 class Files(Protocol):
@@ -56,6 +61,9 @@ class Files(Protocol):
         route: str = "/files",
         file_id: str | None = None,
         broken: bool = False,
+        owner: str = "files",
+        drip: bool = False,
+        expire_after: float | None = None,
     ) -> str: ...
 
     def url_for(self, file_id: str, name: str, route: str = "/files") -> str: ...
@@ -64,7 +72,7 @@ class Files(Protocol):
 
     def resolve(self, url: str) -> StoredFile | None: ...
 
-    def serve(self, file_id: str) -> EmulatorResponse: ...
+    def serve(self, file_id: str, *, head: bool = False) -> EmulatorResponse: ...
 
 
 class Inputs(Protocol):
@@ -83,6 +91,12 @@ class Counters(Protocol):
     def get(self, key: str, provider: str | None = None) -> int: ...
 
     def snapshot(self) -> dict[str, Any]: ...
+
+
+class FaultDraws(Protocol):
+    """The server's fault plan at work (:class:`.faults.FaultInjector`)."""
+
+    def download(self, provider: str) -> str | None: ...
 
 
 class Host(Protocol):
@@ -114,6 +128,9 @@ class Host(Protocol):
 
     @property
     def stats(self) -> Counters: ...
+
+    @property
+    def faults(self) -> FaultDraws: ...
 
     def is_own_host(self, hostname: str | None) -> bool: ...
 

@@ -144,6 +144,8 @@ class EmulatorRequest:
     ``path`` is relative to the app's mount prefix. Apps may set, for the request log,
     ``endpoint`` (e.g. the model id), ``args`` (shown instead of the parsed body), ``note``
     (anything the emulator had to assume) and ``ignored`` (arguments the provider ignores).
+    ``accepted`` is set (by :meth:`.app.EmulatorApp.accept`) once the call created a job:
+    from then on a lost answer (``reset_after``) loses no job.
     """
 
     method: str
@@ -157,6 +159,8 @@ class EmulatorRequest:
     args: Any = None
     note: str | None = None
     ignored: list[str] | None = None
+    accepted: bool = False
+    head: bool = False  # a HEAD request (``method`` reads GET): answer without a body
     _json: Any = field(default=None, repr=False)
     _form: FormData | None = field(default=None, repr=False)
 
@@ -185,13 +189,31 @@ class EmulatorRequest:
 
 @dataclass
 class EmulatorResponse:
-    """An answer: a byte body, or ``stream`` (an async iterator of chunks, sent chunked)."""
+    """An answer: a byte body, or ``stream`` (an async iterator of chunks, sent chunked).
+
+    A stream with a ``length`` is sent under that Content-Length instead; if it ends short,
+    the connection is closed (a truncated download). ``reset`` answers nothing: the
+    connection is reset. ``fault`` names an injected fault, for the request log.
+    """
 
     status: int = 200
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: AsyncIterator[bytes] | None = None
+    length: int | None = None
+    reset: bool = False
+    fault: str | None = None
+
+    @classmethod
+    def connection_reset(cls, fault: str | None = None) -> EmulatorResponse:
+        """No answer: the server resets the connection (TCP RST)."""
+        return cls(0, b"", None, reset=True, fault=fault)
+
+    def streamed(self, chunks: AsyncIterator[bytes]) -> EmulatorResponse:
+        """This answer with its body sent as ``chunks`` under its full Content-Length."""
+        self.length, self.stream = len(self.body), chunks
+        return self
 
     @classmethod
     def json(

@@ -26,10 +26,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .faults import INJECTED_WAIT, drip
 from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
@@ -37,7 +38,9 @@ from .openai_models import (
     BadRequest,
     NotServed,
     OpenAIModel,
+    check_mask,
     check_params,
+    edit_area,
     is_openai_name,
     lookup,
     parse_size,
@@ -160,19 +163,35 @@ class OpenAIEmulator(EmulatorApp):
         early = self._scenario_response(sc, call)
         if early is not None:
             return early
-        delay = sc.slow if sc.slow is not None else self.latency
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.count("submissions")
+        started = self.server.clock()
+        await self.run_job(req, sc)
         body = await asyncio.to_thread(self._render, call, sc, req.base_url)
         self.count("results")
         request_id = "req_" + uuid.uuid4().hex
         headers = {
             "x-request-id": request_id,
-            "openai-processing-ms": str(int(delay * 1000) + 1),
+            "openai-processing-ms": str(int((self.server.clock() - started) * 1000) + 1),
             "openai-version": "2020-10-01",
         }
-        return json_response(body, 200, headers)
+        resp = json_response(body, 200, headers)
+        url_results = call.args.get("response_format") == "url"
+        return resp.streamed(drip(resp.body)) if sc.drip and not url_results else resp
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in OpenAI's envelope: 429 ``rate_limit_exceeded`` or 503, each with
+        a short ``retry-after-ms`` (the SDK honours it), before any image is made."""
+        wait = {"retry-after-ms": str(round(INJECTED_WAIT * 1000))}
+        if kind == "429":
+            return openai_error(
+                429,
+                "Rate limit reached for images per minute (IPM). Please try again in "
+                f"{wait['retry-after-ms']}ms.",
+                type_="requests",
+                code="rate_limit_exceeded",
+                headers={**wait, "x-ratelimit-remaining-requests": "0"},
+            )
+        type_, code, message = _STATUS_TYPES[503]
+        return openai_error(503, message, type_=type_, code=code, headers=wait)
 
     # -- parsing -----------------------------------------------------------------------------
 
@@ -355,7 +374,15 @@ class OpenAIEmulator(EmulatorApp):
             if args.get("response_format") == "url":  # compatible hosts only (GPT refuses it)
                 ctype = media.content_type_for(fmt)
                 name = f"img-{hashlib.sha256(blob).hexdigest()[:12]}.{media.extension_for(ctype)}"
-                item["url"] = self.server.files.put(blob, ctype, name, broken=sc.broken_url)
+                item["url"] = self.server.files.put(
+                    blob,
+                    ctype,
+                    name,
+                    broken=sc.broken_url,
+                    owner=self.name,
+                    drip=sc.drip,
+                    expire_after=sc.expire,
+                )
             else:
                 item["b64_json"] = base64.b64encode(blob).decode("ascii")
             data.append(item)
@@ -393,7 +420,7 @@ class OpenAIEmulator(EmulatorApp):
             return media.captioned(media.picture(key, width, height), caption)
         first = media.fit(call.images[0], width, height)
         if call.mask is not None:
-            area = _edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
+            area = edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
             first.paste(EDIT_COLOUR, (0, 0, width, height), area)
             return first
         mixed = first
@@ -458,36 +485,8 @@ def _decode_inputs(
                 "invalid_image_dimensions",
             )
         if openai_host:
-            _check_mask(mask_blob, mask)
+            check_mask(mask_blob, mask)
     return images, mask
-
-
-def _check_mask(blob: bytes, mask: Image.Image) -> None:
-    """OpenAI's mask rules: a PNG with an alpha channel and some fully transparent pixels
-    (the edit area). The messages are [uncertain]; the 400 on ``mask`` is what clients see."""
-    if not blob.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise _BadRequest(
-            "Invalid mask image format - the mask must be a PNG file.",
-            "mask",
-            "invalid_image_format",
-        )
-    if not _has_alpha(mask):
-        raise _BadRequest(
-            "Invalid mask image format - mask image missing alpha channel.",
-            "mask",
-            "invalid_image_format",
-        )
-    if mask.convert("RGBA").getchannel("A").getextrema()[0] != 0:
-        raise _BadRequest(
-            "Invalid mask image - the mask has no fully transparent pixels, so it marks no "
-            "area to edit.",
-            "mask",
-            "invalid_mask",
-        )
-
-
-def _has_alpha(mask: Image.Image) -> bool:
-    return mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info)
 
 
 def _int(value: Any, name: str) -> int:
@@ -522,14 +521,6 @@ def _usage(prompt: str, images: int, width: int, height: int, n: int) -> dict[st
         "output_tokens": output_tokens,
         "total_tokens": text_tokens + image_tokens + output_tokens,
     }
-
-
-def _edit_area(mask: Image.Image) -> Image.Image:
-    """Where a mask asks for new pixels (255) and where it keeps them (0): its fully
-    transparent pixels; white ones for a mask without alpha (compatible hosts only)."""
-    if _has_alpha(mask):
-        return mask.convert("RGBA").getchannel("A").point(lambda a: 255 if a == 0 else 0)
-    return ImageOps.grayscale(mask).point(lambda v: 255 if v >= 128 else 0)
 
 
 def _with_alpha(img: Image.Image) -> Image.Image:

@@ -3,6 +3,9 @@ from the ``openai`` 3.57.0 SDK docstrings (``types/image_generate_params.py``,
 ``image_edit_params.py``, ``image_model.py``) and fal's ``openai/gpt-image-2`` schema, checked
 2026-11-30; never from the project's catalog.
 
+Masks follow OpenAI's rules (:func:`check_mask`, :func:`edit_area`): a PNG with an alpha
+channel whose fully transparent pixels are the area to edit.
+
 Only OpenAI's own names (``gpt-image-*``, ``chatgpt-image-*``, ``dall-e-*``) are checked here.
 Any other model id is what an OpenAI-compatible host serves (a proxy relaying Gemini, a local
 model), and the app answers it as such a host would.
@@ -13,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image, ImageOps
 
 #: Prefixes of OpenAI's own image model names.
 OPENAI_PREFIXES = ("gpt-image-", "chatgpt-image-", "dall-e-")
@@ -165,3 +170,40 @@ def parse_size(size: str) -> tuple[int, int]:
     if w <= 0 or h <= 0:
         raise BadRequest(f"Invalid value: '{size}'.", "size", "invalid_value")
     return w, h
+
+
+def check_mask(blob: bytes, mask: Image.Image) -> None:
+    """OpenAI's mask rules: a PNG with an alpha channel and some fully transparent pixels
+    (the edit area). The messages are [uncertain]; the 400 on ``mask`` is what clients see."""
+    if not blob.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest(
+            "Invalid mask image format - the mask must be a PNG file.",
+            "mask",
+            "invalid_image_format",
+        )
+    if not has_alpha(mask):
+        raise BadRequest(
+            "Invalid mask image format - mask image missing alpha channel.",
+            "mask",
+            "invalid_image_format",
+        )
+    if mask.convert("RGBA").getchannel("A").getextrema()[0] != 0:
+        raise BadRequest(
+            "Invalid mask image - the mask has no fully transparent pixels, so it marks no "
+            "area to edit.",
+            "mask",
+            "invalid_mask",
+        )
+
+
+def has_alpha(mask: Image.Image) -> bool:
+    """Whether ``mask`` has an alpha channel (or a transparent palette entry)."""
+    return mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info)
+
+
+def edit_area(mask: Image.Image) -> Image.Image:
+    """Where a mask asks for new pixels (255) and where it keeps them (0): its fully
+    transparent pixels; white ones for a mask without alpha (compatible hosts only)."""
+    if has_alpha(mask):
+        return mask.convert("RGBA").getchannel("A").point(lambda a: 255 if a == 0 else 0)
+    return ImageOps.grayscale(mask).point(lambda v: 255 if v >= 128 else 0)

@@ -163,7 +163,14 @@ class FalModels:
             name = f"{hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]}"
             name += "." + media.extension_for(ctype)
             url = self.app.server.files.put(
-                data, ctype, name, route=self.app.prefix + "/cdn/files", broken=sc.broken_url
+                data,
+                ctype,
+                name,
+                route=self.app.prefix + "/cdn/files",
+                broken=sc.broken_url,
+                owner=self.app.name,
+                drip=sc.drip,
+                expire_after=sc.expire,
             )
         return {"url": url, "width": size[0], "height": size[1], "content_type": ctype}
 

@@ -111,10 +111,13 @@ class FalQueue:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def enqueue(self, endpoint: str, app_base: str, args: dict[str, Any]) -> FalJob:
-        """A new job, started at once when its endpoint has a free slot."""
+        """A new job, started at once when its endpoint has a free slot (a ``stuck`` one
+        waits forever, outside the lanes, so it holds no other job up)."""
         self._tickets += 1
         job = FalJob(str(uuid.uuid4()), endpoint, app_base, args, scenarios_in(args), self._tickets)
         self.jobs[job.id] = job
+        if job.scenarios.stuck:
+            return job
         lane = self._lanes.setdefault(endpoint, _Lane())
         lane.waiting.append(job.ticket)
         lane.jobs[job.ticket] = job
@@ -133,7 +136,7 @@ class FalQueue:
     def position(self, job: FalJob) -> int:
         """Jobs ahead of ``job`` in its lane (0 once it runs)."""
         lane = self._lanes.get(job.endpoint)
-        if lane is None or job.state != "IN_QUEUE":
+        if lane is None or job.state != "IN_QUEUE" or job.scenarios.stuck:
             return 0
         return bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head) - lane.head
 
@@ -291,7 +294,7 @@ class FalQueue:
                 return
             # Queue positions move when other jobs start, so queued jobs re-check often;
             # a stream with logs wakes for each new log line.
-            wait = 0.05 if job.state == "IN_QUEUE" else 1.0
+            wait = 0.05 if job.state == "IN_QUEUE" and not job.scenarios.stuck else 1.0
             step = self.next_step_in(job) if with_logs else None
             if step is not None:
                 wait = min(wait, step + 0.001)

@@ -100,7 +100,12 @@ class FalStorage:
         if ctype == "application/octet-stream":
             ctype = media.sniff_content_type(data)
         url = self.app.server.files.put(
-            data, ctype, name, route=self.app.prefix + "/cdn/files", file_id=file_id
+            data,
+            ctype,
+            name,
+            route=self.app.prefix + "/cdn/files",
+            file_id=file_id,
+            owner=self.app.name,
         )
         req.args = {"file_name": name, "content_type": ctype, "bytes": len(data)}
         self.app.count("uploads")
@@ -135,7 +140,7 @@ class FalStorage:
                 return self._multipart_op(req, parts[parts.index("multipart") + 1 :])
             if req.method == "GET":
                 req.endpoint = "files"
-                resp = self.app.server.files.serve(fid)
+                resp = self.app.server.files.serve(fid, head=req.head)
                 if resp.status == 200:
                     self.app.count("downloads")
                 return resp
