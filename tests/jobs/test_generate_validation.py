@@ -182,7 +182,7 @@ class Case:
 
 
 CASES = [
-    Case("openai", "/openai", _openai, _openai_b64, "gpt-image-1"),
+    Case("openai", "/openai", _openai, _openai_b64, "gpt-image-1.5"),
     Case("gemini", "/gemini", _gemini, _gemini_inline, "nano"),
     Case("chutes", "/chutes", _chutes, _chutes_raw, "FLUX.1-dev"),
 ]
@@ -279,7 +279,7 @@ def test_an_answer_with_no_media_at_all_is_refused(
 
     _corrupt(monkeypatch, emulator, "/openai", rewrite)
     out = tmp_path / "out"
-    request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-1", n=2)
+    request = ImageGenerationRequest(prompt="a lighthouse", model="gpt-image-1.5", n=2)
     with pytest.raises(ModelError, match="returned text/html"):
         _run(_openai(emulator.root), request, out)
     _nothing_on_disk(out)

@@ -734,7 +734,7 @@ def test_emulator_gateway_answers(chutes_server: EmulatorServer) -> None:
     clamped = post(
         chutes_server,
         "/image/generate",
-        {"model": "FLUX.1-dev", "prompt": "x", "num_inference_steps": 80},
+        {"model": "JuggernautXL", "prompt": "x", "num_inference_steps": 80},
     )
     assert clamped.status_code == 200  # steps above 50 are clamped silently, not refused
     assert detail("/chutes-hidream/generate", {"prompt": "x", "resolution": "1x1"}) == (

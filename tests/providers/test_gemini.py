@@ -442,7 +442,9 @@ def test_mask_is_warned_about(
 
 
 def _generate_with_options(options: dict[str, Any]) -> None:
-    request = ImageGenerationRequest(prompt="a lighthouse", model="pro3", options=options)
+    request = ImageGenerationRequest(
+        prompt="a lighthouse", model="gemini-3-pro-image", options=options
+    )
 
     async def run() -> Any:
         from twat_genai.providers.base import CallContext

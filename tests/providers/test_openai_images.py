@@ -238,8 +238,8 @@ def test_repeated_sync_calls_with_downloads_each_get_a_fresh_pool(
 ) -> None:
     """Every sync call runs its own event loop; no HTTP client may outlive its loop."""
     client = OpenAIImageClient(output_dir=tmp_path)
-    first = client.generate("one", model="dall-e-2", response_format="url")
-    second = client.generate("two", model="dall-e-2", response_format="url")
+    first = client.generate("one", model="some-proxy-model", response_format="url")
+    second = client.generate("two", model="some-proxy-model", response_format="url")
     assert first.files[0].path is not None and second.files[0].path is not None
     assert first.files[0].path != second.files[0].path
     assert openai_env.stats.get("downloads", "files") == 2
@@ -265,7 +265,9 @@ def test_broken_url_leaves_no_file(openai_env: EmulatorServer, tmp_path: Path) -
     client = OpenAIImageClient(output_dir=out)
     client.provider.fetcher.retry = RetryPolicy(base_delay=0.001, max_delay=0.01)  # keep it fast
     with pytest.raises(DownloadError, match="download"):
-        client.generate("a cat [emulate:broken_url]", model="dall-e-3", response_format="url")
+        client.generate(
+            "a cat [emulate:broken_url]", model="some-proxy-model", response_format="url"
+        )
     assert not out.exists() or not any(out.iterdir())
 
 

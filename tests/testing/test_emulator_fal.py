@@ -425,21 +425,44 @@ def test_scenario_parsing() -> None:
     assert strip_scenarios("a [emulate:blocked] cat") == "a cat"
 
 
-def test_cancel(emulator: EmulatorServer, http: httpx2.Client) -> None:
-    """Cancel: 202 while running (then the result is a cancelled 400), 400 when done, 404 unknown."""
-    emulator.latency = 5
-    job = submit(http, "fal-ai/flux-lora", {"prompt": "long"})
-    r = http.put(job["cancel_url"])
+def test_cancel_follows_the_job_state(emulator: EmulatorServer, http: httpx2.Client) -> None:
+    """Cancel as fal documents it: a queued job is removed (202, then COMPLETED with
+    ``client_cancelled``); a running one is told (202) but, with no cancel handler, runs on and
+    completes; a finished one is 400 ``ALREADY_COMPLETED``; an unknown id 404."""
+    emulator.capacity = 1
+    running = submit(http, "fal-ai/flux-lora", {"prompt": "first [emulate:slow=0.5]"})
+    queued = submit(http, "fal-ai/flux-lora", {"prompt": "second"})
+    assert http.get(queued["status_url"]).json()["status"] == "IN_QUEUE"
+
+    r = http.put(queued["cancel_url"])
     assert r.status_code == 202 and r.json() == {"status": "CANCELLATION_REQUESTED"}
-    status = wait_done(http, job, timeout=2)
-    assert status["error_type"] == "client_cancelled"
-    result = http.get(job["response_url"])
-    assert result.status_code == 400 and result.json()["error_type"] == "client_cancelled"
-    again = http.put(job["cancel_url"])
+    status = http.get(queued["status_url"])
+    assert status.status_code == 200 and status.json()["error_type"] == "client_cancelled"
+    result = http.get(queued["response_url"])
+    assert result.status_code == 499 and result.json()["error_type"] == "client_cancelled"
+
+    r = http.put(running["cancel_url"])
+    assert r.status_code == 202 and r.json() == {"status": "CANCELLATION_REQUESTED"}
+    done = wait_done(http, running)
+    assert "error" not in done
+    assert http.get(running["response_url"]).json()["images"]  # it ran to the end
+
+    again = http.put(running["cancel_url"])
     assert again.status_code == 400 and again.json() == {"status": "ALREADY_COMPLETED"}
-    unknown = http.put(job["cancel_url"].replace(job["request_id"], "nope"))
+    unknown = http.put(running["cancel_url"].replace(running["request_id"], "nope"))
     assert unknown.status_code == 404 and unknown.json() == {"status": "NOT_FOUND"}
-    assert http.get(job["status_url"].replace(job["request_id"], "nope")).status_code == 404
+    assert http.get(running["status_url"].replace(running["request_id"], "nope")).status_code == 404
+
+    cancels = [e for e in http.get("/_emulator/requests").json() if e["path"].endswith("/cancel")]
+    assert [e["note"] for e in cancels] == [
+        "cancel: removed from the queue",
+        "cancel: running: the cancel did not stop it",
+        "cancel: already completed",
+        "cancel: no such request",
+    ]
+    fal = http.get("/_emulator/stats").json()["providers"]["fal"]
+    assert fal["cancels"] == 4 and fal["cancels_unstopped"] == 1
+    assert fal["submissions"] == 2
 
 
 def test_request_log_stats_and_reset(emulator: EmulatorServer, http: httpx2.Client) -> None:

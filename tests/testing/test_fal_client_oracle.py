@@ -129,14 +129,19 @@ def test_async_client_submit_result(fal: fal_client.SyncClient) -> None:
     assert isinstance(images, list) and images[0]["width"] == 1024 and images[0]["height"] == 576
 
 
-def test_cancel(fal: fal_client.SyncClient) -> None:
-    """cancel() on a running job succeeds; the job completes with a cancellation error."""
-    handle = fal.submit(APP, {"prompt": "long [emulate:slow=5]"})
-    handle.cancel()
-    status = fal_client.status(APP, handle.request_id)
+def test_cancel(fal: fal_client.SyncClient, emulator: EmulatorServer) -> None:
+    """cancel() removes a queued job (it completes as cancelled); on a running job it is
+    accepted but the job runs on; on a finished job fal_client raises the 400."""
+    emulator.capacity = 1
+    running = fal.submit(APP, {"prompt": "long [emulate:slow=0.5]"})
+    queued = fal.submit(APP, {"prompt": "waiting"})
+    queued.cancel()
+    status = fal_client.status(APP, queued.request_id)
     assert isinstance(status, fal_client.Completed) and status.error_type == "client_cancelled"
+    running.cancel()
+    assert running.get()["images"]
     with pytest.raises(fal_client.FalClientHTTPError) as exc:
-        handle.cancel()
+        running.cancel()
     assert exc.value.status_code == 400
 
 

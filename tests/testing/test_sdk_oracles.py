@@ -115,13 +115,13 @@ def test_openai_generate_b64_of_requested_size(
 
 def test_openai_generate_jpeg_and_n(sdk_server: EmulatorServer, oai: openai.OpenAI) -> None:
     result = oai.images.generate(
-        model="gpt-image-2", prompt="tiles", size="512x256", n=3, output_format="jpeg"
+        model="gpt-image-2", prompt="tiles", size="1024x768", n=3, output_format="jpeg"
     )
     data = result.data or []
     assert len(data) == 3
     for item in data:
         raw = base64.b64decode(item.b64_json or "")
-        assert raw[:3] == b"\xff\xd8\xff" and _decoded(raw).size == (512, 256)
+        assert raw[:3] == b"\xff\xd8\xff" and _decoded(raw).size == (1024, 768)
 
 
 def test_openai_edit_one_image_with_mask(sdk_server: EmulatorServer, oai: openai.OpenAI) -> None:
@@ -158,11 +158,13 @@ def test_openai_edit_two_images_with_mask(sdk_server: EmulatorServer, oai: opena
 
 
 def test_openai_url_response(sdk_server: EmulatorServer, oai: openai.OpenAI) -> None:
+    """A model that is not OpenAI's is served as an OpenAI-compatible host serves it: a
+    ``response_format=url`` answer is a URL to download."""
     result = oai.images.generate(
-        model="dall-e-3", prompt="a moon", size="1024x1792", response_format="url"
+        model="gemini-nano-banana-2.1", prompt="a moon", size="1024x1792", response_format="url"
     )
     (item,) = result.data or []
-    assert item.url is not None and item.revised_prompt
+    assert item.url is not None
     with httpx2.Client(trust_env=False) as http:
         body = http.get(item.url).content
     assert _decoded(body).size == (1024, 1792)
@@ -191,7 +193,7 @@ def test_openai_sdk_retries_rate_limit_quickly(
 
 def test_openai_sdk_errors(sdk_server: EmulatorServer, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai.images.generate(model="gpt-image-1", prompt="x", size="1000x700")
+        oai.images.generate(model="gpt-image-1.5", prompt="x", size="1000x700")
     assert info.value.param == "size" and "Supported values" in info.value.message
     with pytest.raises(openai.InternalServerError):
         oai.with_options(max_retries=0).images.generate(prompt="x [emulate:error=500]")
@@ -239,7 +241,7 @@ def test_genai_generate_content_with_two_images(
         types.Part.from_bytes(data=_png((300, 300), (255, 0, 0)), mime_type="image/png"),
     ]
     response = client.models.generate_content(
-        model="gemini-2.5-flash-image",
+        model="gemini-nano-banana-2.1",
         contents=contents,
         config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
     )
@@ -250,9 +252,9 @@ def test_genai_generate_content_with_two_images(
     assert response.text and "Here is the image" in response.text
     assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
     assert response.usage_metadata and response.usage_metadata.total_token_count
-    assert response.model_version == "gemini-2.5-flash-image" and response.response_id
+    assert response.model_version == "gemini-nano-banana-2.1" and response.response_id
     (entry,) = _log(sdk_server, "gemini")
-    assert entry["path"] == f"/gemini/{path_version}/models/gemini-2.5-flash-image:generateContent"
+    assert entry["path"] == f"/gemini/{path_version}/models/gemini-nano-banana-2.1:generateContent"
     assert "x-goog-api-key" in entry["headers"] and entry["query"] == {}
     assert len(entry["args"]["contents"][0]["parts"]) == 3
 
@@ -260,7 +262,7 @@ def test_genai_generate_content_with_two_images(
 def test_genai_image_config_aspect_ratio(sdk_server: EmulatorServer) -> None:
     client = _genai(sdk_server, "v1beta")
     response = client.models.generate_content(
-        model="gemini-3-pro-image-preview",
+        model="gemini-3-pro-image",
         contents="a skyline",
         config=types.GenerateContentConfig(
             response_modalities=["IMAGE"],
@@ -282,7 +284,7 @@ def test_genai_async_generate_content(sdk_server: EmulatorServer) -> None:
 
     async def run() -> types.GenerateContentResponse:
         return await client.aio.models.generate_content(
-            model="gemini-3.1-flash-image-preview", contents="an async owl"
+            model="gemini-3.1-flash-image", contents="an async owl"
         )
 
     response = asyncio.run(run())
@@ -296,14 +298,14 @@ def test_genai_sees_blocked_outcomes_as_the_real_api_reports_them(
 ) -> None:
     client = _genai(sdk_server)
     refused = client.models.generate_content(
-        model="gemini-2.5-flash-image", contents="bad [emulate:blocked]"
+        model="gemini-nano-banana-2.1", contents="bad [emulate:blocked]"
     )
     assert refused.candidates
     assert refused.candidates[0].finish_reason == types.FinishReason.IMAGE_SAFETY
     assert _image_parts(refused) == [] and refused.text
 
     blocked = client.models.generate_content(
-        model="gemini-2.5-flash-image", contents="worse [emulate:prompt_blocked]"
+        model="gemini-nano-banana-2.1", contents="worse [emulate:prompt_blocked]"
     )
     assert not blocked.candidates
     assert blocked.prompt_feedback is not None
@@ -313,7 +315,7 @@ def test_genai_sees_blocked_outcomes_as_the_real_api_reports_them(
 def test_genai_thought_part_is_marked(sdk_server: EmulatorServer) -> None:
     client = _genai(sdk_server)
     response = client.models.generate_content(
-        model="gemini-3-pro-image-preview", contents="think first [emulate:thought]"
+        model="gemini-3-pro-image", contents="think first [emulate:thought]"
     )
     parts = response.parts or []
     assert parts[0].thought is True and parts[0].inline_data is not None
@@ -324,13 +326,13 @@ def test_genai_errors(sdk_server: EmulatorServer) -> None:
     client = _genai(sdk_server)
     with pytest.raises(genai_errors.ClientError) as limited:
         client.models.generate_content(
-            model="gemini-2.5-flash-image", contents="quota [emulate:ratelimit]"
+            model="gemini-nano-banana-2.1", contents="quota [emulate:ratelimit]"
         )
     assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
     details = limited.value.details["error"]["details"]
     assert any(d.get("retryDelay") == "0s" for d in details)
     with pytest.raises(genai_errors.ServerError) as failed:
         client.models.generate_content(
-            model="gemini-2.5-flash-image", contents="boom [emulate:error=503]"
+            model="gemini-nano-banana-2.1", contents="boom [emulate:error=503]"
         )
     assert failed.value.code == 503 and failed.value.status == "UNAVAILABLE"

@@ -320,6 +320,28 @@ def _emulator(p: argparse.ArgumentParser) -> None:
     _opt(
         p, "capacity", type=int, default=8, metavar="N", help="jobs processed at once per endpoint"
     )
+    # default None: the TWAT_GENAI_EMULATOR_* environment variables decide when a flag is absent
+    _opt(
+        p,
+        "plain_images",
+        action="store_true",
+        default=None,
+        help="one flat uncaptioned picture per size (benchmarks)",
+    )
+    _opt(
+        p,
+        "fetch_remote",
+        action="store_true",
+        default=None,
+        help="fetch input URLs on any host (default: loopback only)",
+    )
+    _opt(
+        p,
+        "faults",
+        metavar="SPEC",
+        help="inject faults: [PROVIDER:]KIND=RATE,...;... with kinds 429 5xx reset reset_after "
+        "truncate drip, and seed=N (e.g. 429=0.2,reset=0.02,seed=7 or fal:5xx=0.1)",
+    )
 
 
 def _gallery(p: argparse.ArgumentParser) -> None:

@@ -141,7 +141,15 @@ def _keys(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from twat_genai.testing.server import serve
 
-    return serve(host=args.host, port=args.port, latency=args.latency, capacity=args.capacity)
+    return serve(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        capacity=args.capacity,
+        plain_images=args.plain_images,
+        fetch_remote=args.fetch_remote,
+        faults=args.faults,
+    )
 
 
 def _gallery(args: argparse.Namespace) -> int:

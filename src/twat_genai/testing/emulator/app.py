@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
 
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
+from .scenarios import Scenarios
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
+#: How long a ``[emulate:stuck]`` synchronous call waits before answering (the client gives
+#: up first; the server's stop ends the wait).
+STUCK_SECONDS = 3600.0
 
 
 class EmulatorApp:
@@ -20,17 +23,17 @@ class EmulatorApp:
     name: str = "app"
 
     def __init__(self, *, latency: float | None = None) -> None:
-        self._server: EmulatorServer | None = None
+        self._server: Host | None = None
         self.prefix = ""
         self.latency_override = latency
         self._seen: set[tuple[str, ...]] = set()
 
-    def attach(self, server: EmulatorServer, prefix: str) -> None:
+    def attach(self, server: Host, prefix: str) -> None:
         """Called by :meth:`EmulatorServer.mount`."""
         self._server, self.prefix = server, prefix
 
     @property
-    def server(self) -> EmulatorServer:
+    def server(self) -> Host:
         """The server this app is mounted on."""
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not mounted")
@@ -57,6 +60,34 @@ class EmulatorApp:
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to stat ``key`` for this provider."""
         self.server.stats.add(self.name, key, n)
+
+    def accept(self, req: EmulatorRequest) -> None:
+        """The call created a job (it counts as a submission, and may be billed): call it once
+        the provider would have started work, after every check that refuses the call."""
+        req.accepted = True
+        self.count("submissions")
+
+    async def run_job(self, req: EmulatorRequest, sc: Scenarios) -> None:
+        """Accept a synchronous call and take its time: ``[emulate:slow=S]`` or the latency;
+        ``[emulate:stuck]`` waits until the client gives up or the server stops."""
+        self.accept(req)
+        if sc.stuck:
+            await asyncio.sleep(STUCK_SECONDS)
+        delay = sc.slow if sc.slow is not None else self.latency
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def faultable(self, method: str, path: str) -> bool:
+        """Whether a request (``path`` relative to the prefix) passes the provider's ingress,
+        where ``429``/``5xx``/``reset`` faults strike; file downloads do not."""
+        return True
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """The answer of an injected ``429`` or ``5xx`` in this provider's shape (apps
+        override it; FastAPI-style ``detail`` by default)."""
+        if kind == "429":
+            return json_response({"detail": "Too many requests"}, 429, {"retry-after": "0"})
+        return json_response({"detail": "Service unavailable"}, 503)
 
     @property
     def latency(self) -> float:

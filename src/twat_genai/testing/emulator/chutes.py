@@ -4,14 +4,18 @@ Mounted at ``/chutes``; ``https://{slug}.chutes.ai/{path}`` becomes ``<root>/chu
 (``TWAT_GENAI_CHUTES_BASE_URL=<root>/chutes``). Wire facts follow PROTOCOLS.md §4 (gateway code
 of chutesai/chutes-api); where that file marks a fact uncertain, a comment says so.
 
-Cords (all ``POST``, flat JSON, ``Authorization: Bearer <key>``):
+Cords (all ``POST``, flat JSON, ``Authorization: Bearer <key>``), each checked against its
+published schema (:mod:`.chutes_schemas`: the router's unknown fields are 400 ``bad request,
+naughty naughty``, any chute's out-of-range value 400 ``Invalid input parameters``):
 
-- ``image/generate``: the router, keyed by body ``model``; gateway validation (unknown fields →
-  400 ``bad request, naughty naughty``, steps silently clamped to 50) → ``image/jpeg`` bytes.
-- ``chutes-hidream/generate`` → PNG of ``resolution``; ``chutes-hidream-edit/generate`` → PNG
-  of the input's size; ``desudesuka-rembg/remove`` → JSON ``{"image": <base64 RGBA PNG>}``.
-- ``kikakkz-skyreels-v2-14b-540p/text2video|image2video``, ``kikakkz-wan2-1-14b-flf2v/flf2video``
-  → a tiny, playable MP4 (MJPEG in MP4, muxed here: no ffmpeg needed), built once and cached.
+- ``image/generate``: the router, keyed by body ``model`` (steps silently capped at 50 by the
+  gateway) → ``image/jpeg`` bytes.
+- ``chutes-hidream/generate`` and ``kikakkz-hidream-i1-full/generate`` → PNG;
+  ``chutes-hidream-edit/generate`` (PNG) and ``chutes-qwen-image-edit/generate`` (JPEG) of the
+  input's size; ``desudesuka-rembg/remove`` → JSON ``{"image": <base64 RGBA PNG>}``.
+- ``kikakkz-skyreels-v2-14b-540p/text2video|image2video``, ``kikakkz-wan2-1-14b-flf2v/flf2video``,
+  ``chutes-wan2-1-14b/text2video`` → a tiny, playable MP4 (MJPEG in MP4, muxed here: no ffmpeg
+  needed), built once and cached.
 
 Scenarios (``[emulate:...]`` in the prompt, see :mod:`.scenarios`): ``error=CODE`` (Chutes'
 ``detail`` for that code), ``slow=S``, ``blocked`` (400 safety detail), ``ratelimit`` (429
@@ -29,42 +33,38 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw
 
 from . import media
 from .app import EmulatorApp
+from .chutes_schemas import (
+    FLF2V,
+    GATEWAY_STEP_CAP,
+    HIDREAM,
+    HIDREAM_EDIT,
+    HIDREAM_FULL,
+    INVALID,
+    NAUGHTY,
+    QWEN_EDIT,
+    REMBG,
+    ROUTER_MODELS,
+    SKYREELS_I2V,
+    SKYREELS_RESOLUTIONS,
+    SKYREELS_T2V,
+    WAN_T2V,
+    Schema,
+    as_int,
+    integer,
+)
+from .faults import drip
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
-from .scenarios import Scenarios, scenarios_in
+from .scenarios import Scenarios, scenarios_in, strip_scenarios
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
-
-#: Models the ``image.chutes.ai`` router knows (any case-sensitive match; PROTOCOLS §4.1).
-KNOWN_MODELS = frozenset(
-    {
-        "FLUX.1-dev",
-        "FLUX.1-schnell",
-        "JuggernautXL",
-        "qwen-image",
-        "neta-lumina",
-        "hidream",
-        "HiDream-I1-Full",
-        "chroma",
-    }
-)
-HIDREAM_RESOLUTIONS = (
-    "1024x1024",
-    "768x1360",
-    "1360x768",
-    "880x1168",
-    "1168x880",
-    "1248x832",
-    "832x1248",
-)
-SKYREELS_RESOLUTIONS = {"540P": (960, 544), "720P": (1280, 720)}
-FLF2V_RESOLUTIONS = ("1280*720", "720*1280", "832*480", "480*832", "1024*1024")
+#: Models the ``image.chutes.ai`` router serves.
+KNOWN_MODELS = frozenset(ROUTER_MODELS)
 DUMMY_KEY = (
     "cpk_"
     + "0123456789abcdef" * 2
@@ -92,96 +92,6 @@ _ERRORS: dict[int, Any] = {
     503: "No instances available (yet) for chute_id={chute_id}",
 }
 
-# --------------------------------------------------------------------------- validation
-
-Validator = Callable[[Any], bool]
-
-
-def _int(lo: int, hi: int | None = None) -> Validator:
-    return lambda v: (
-        isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
-    )
-
-
-def _num(lo: float, hi: float | None = None) -> Validator:
-    return lambda v: (
-        isinstance(v, (int, float))
-        and not isinstance(v, bool)
-        and v >= lo
-        and (hi is None or v <= hi)
-    )
-
-
-def _str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _one_of(*values: str) -> Validator:
-    return lambda v: v in values
-
-
-def _optional(check: Validator) -> Validator:
-    return lambda v: v is None or check(v)
-
-
-_SEED = _optional(_int(0, 2**32 - 1))
-
-#: The gateway's ``DiffusionInput`` (``extra="forbid"``).
-DIFFUSION_FIELDS: dict[str, Validator] = {
-    "prompt": _str,
-    "negative_prompt": _optional(_str),
-    "width": _int(128, 2048),
-    "height": _int(128, 2048),
-    "num_inference_steps": _int(1, 50),
-    "guidance_scale": _num(1, 20),
-    "seed": _SEED,
-    "img_guidance_scale": _num(1, 20),
-    "image_b64": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-}
-HIDREAM_FIELDS: dict[str, Validator] = {
-    "prompt": _str,
-    "resolution": _one_of(*HIDREAM_RESOLUTIONS),
-    # [uncertain] one third-party reference sends width/height instead of resolution.
-    "width": _int(256, 2560),
-    "height": _int(256, 2560),
-    "guidance_scale": _num(0, 20),
-    "num_inference_steps": _int(1, 75),
-    "seed": _SEED,
-}
-HIDREAM_EDIT_FIELDS: dict[str, Validator] = {
-    "prompt": _str,
-    "image_b64": _str,
-    "negative_prompt": _optional(_str),
-    "guidance_scale": _num(0, 20),
-    "image_guidance_scale": _num(0, 20),
-    "num_inference_steps": _int(1, 75),
-    "seed": _SEED,
-}
-REMBG_FIELDS: dict[str, Validator] = {"image_b64": _str}
-SKYREELS_FIELDS: dict[str, Validator] = {
-    "prompt": _str,
-    "negative_prompt": _optional(_str),
-    "resolution": _one_of(*SKYREELS_RESOLUTIONS),
-    "fps": _int(1, 60),
-    "num_frames": _int(1),
-    "guidance_scale": _num(0, 20),
-    "inference_steps": _int(1, 100),
-    "shift": _num(0),
-    "seed": _SEED,
-}
-FLF2V_FIELDS: dict[str, Validator] = {
-    "prompt": _str,
-    "negative_prompt": _optional(_str),
-    "first_image_b64": _str,
-    "last_image_b64": _str,
-    "resolution": _one_of(*FLF2V_RESOLUTIONS),
-    "fps": _int(1, 60),
-    "frames": lambda v: _int(5)(v) and (v - 1) % 4 == 0,
-    "guidance_scale": _num(0, 20),
-    "steps": _int(1, 100),
-    "seed": _SEED,
-}
-
 
 class ChuteError(Exception):
     """An answer other than the output: FastAPI ``{"detail": ...}`` with a status."""
@@ -194,22 +104,26 @@ class ChuteError(Exception):
         return json_response({"detail": self.detail}, self.status)
 
 
-def _validate(
-    args: dict[str, Any], fields: dict[str, Validator], required: tuple[str, ...], detail: str
-) -> None:
-    bad = [k for k in args if k not in fields or not fields[k](args[k])]
-    missing = [k for k in required if k not in args]
-    if bad or missing:
-        raise ChuteError(400, detail)
+def _check(req: EmulatorRequest, args: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """``args`` as the chute reads them (see :mod:`.chutes_schemas`), else its 400."""
+    unknown, bad = schema.problems(args)
+    if unknown and schema.extra_forbidden:
+        req.note = f"fields the router refuses: {', '.join(sorted(unknown))}"
+        raise ChuteError(400, NAUGHTY)
+    if bad:
+        req.note = f"invalid or missing: {', '.join(sorted(bad))}"
+        raise ChuteError(400, INVALID)
+    req.ignored = unknown
+    return {k: v for k, v in args.items() if k in schema.fields}
 
 
 def _decode_image(value: Any) -> Image.Image:
-    """An input image given as raw base64 (a data URI is tolerated)."""
+    """An input image given as raw base64, as the chutes document it (a data URI is not
+    base64: Wan answers such input with this 400)."""
     if not isinstance(value, str):
         raise ChuteError(400, "Invalid image input! Expected a base64 string.")
-    payload = value.partition(",")[2] if value.startswith("data:") else value
     try:
-        return media.decode(base64.b64decode(payload, validate=True))
+        return media.decode(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise ChuteError(400, f"Invalid image input! {exc}") from None
 
@@ -341,13 +255,16 @@ class ChutesEmulator(EmulatorApp):
         self.cords: dict[str, dict[str, Handler]] = {
             "image": {"/generate": self._image},
             "chutes-hidream": {"/generate": self._hidream},
-            "chutes-hidream-edit": {"/generate": self._hidream_edit},
+            "kikakkz-hidream-i1-full": {"/generate": self._hidream},
+            "chutes-hidream-edit": {"/generate": self._edit},
+            "chutes-qwen-image-edit": {"/generate": self._edit},
             "desudesuka-rembg": {"/remove": self._rembg},
             "kikakkz-skyreels-v2-14b-540p": {
                 "/text2video": self._skyreels,
                 "/image2video": self._skyreels,
             },
             "kikakkz-wan2-1-14b-flf2v": {"/flf2video": self._flf2v},
+            "chutes-wan2-1-14b": {"/text2video": self._wan_t2v},
         }
 
     def env(self, root: str) -> dict[str, str]:
@@ -376,17 +293,22 @@ class ChutesEmulator(EmulatorApp):
             return json_response({"detail": f"invalid request JSON payload: {exc}"}, 400)
         if not isinstance(args, dict):
             return json_response({"detail": "invalid request JSON payload: not an object"}, 400)
+        sc = scenarios_in(args)
         try:
-            fault = self._scenario(slug, args, scenarios_in(args))
+            fault = self._scenario(slug, args, sc)
             if fault is not None:
                 return fault
-            self.count("submissions")
             response = await handler(req, dict(args))
         except ChuteError as err:
             return err.response()
         self.count("results")
         response.headers.append(("X-Chutes-InvocationID", str(uuid.uuid4())))
-        return response
+        return response.streamed(drip(response.body)) if sc.drip else response
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in the gateway's words: 429 ``infra_overload``, 503 ``No instances
+        available`` (a cold chute); neither created a job."""
+        return _error(429 if kind == "429" else 503, path.strip("/").partition("/")[0])
 
     def _scenario(self, slug: str, args: dict[str, Any], sc: Scenarios) -> EmulatorResponse | None:
         prompt = str(args.get("prompt"))
@@ -405,35 +327,42 @@ class ChutesEmulator(EmulatorApp):
             )
         return None
 
-    async def _work(self, args: dict[str, Any]) -> None:
-        """Simulated processing time: ``[emulate:slow=S]`` or the latency."""
-        slow = scenarios_in(args).slow
-        delay = self.latency if slow is None else slow
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _work(self, req: EmulatorRequest, args: dict[str, Any]) -> None:
+        """The input passed the chute's checks: the job counts, then takes its time
+        (``[emulate:slow=S]``, ``[emulate:stuck]`` or the latency)."""
+        await self.run_job(req, scenarios_in(args))
 
     # -- cords
 
     async def _image(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
         if isinstance(args.get("input_args"), dict):
-            # [uncertain] some clients wrap the body; the 2025-10 gateway does not unwrap it.
+            # [uncertain] the published schemas wrap the body; the 2025-10 gateway does not
+            # unwrap it, so both shapes are read.
             args = {"model": args.get("model"), **args["input_args"]}
             req.note = "unwrapped input_args"
         model = args.pop("model", None)
         for key in ("cord", "method"):
             args.pop(key, None)
-        if model not in KNOWN_MODELS:
+        schema = ROUTER_MODELS.get(model) if isinstance(model, str) else None
+        if schema is None:
             raise ChuteError(404, f"model not found: {model}")
         req.endpoint = f"image/generate:{model}"
         steps = args.get("num_inference_steps")
-        if isinstance(steps, int) and not isinstance(steps, bool) and steps > 50:
-            args["num_inference_steps"] = 50  # the gateway clamps silently
-        _validate(args, DIFFUSION_FIELDS, ("prompt",), "bad request, naughty naughty")
-        width, height = args.get("width", 1024), args.get("height", 1024)
-        await self._work(args)
+        if schema.fields.get("num_inference_steps") and integer(GATEWAY_STEP_CAP + 1)(steps):
+            args["num_inference_steps"] = GATEWAY_STEP_CAP  # the gateway caps silently
+        args = _check(req, args, schema)
+        width = as_int(args.get("width"), 1024)
+        height = as_int(args.get("height"), 1024)
+        await self._work(req, args)
         key = f"{model}|{args['prompt']}|{args.get('seed')}|{args.get('negative_prompt')}"
         data = await asyncio.to_thread(
-            media.render, key, width, height, "jpeg", plain=self.server.plain_images
+            media.render,
+            key,
+            width,
+            height,
+            "jpeg",
+            plain=self.server.plain_images,
+            caption=_caption(args),
         )
         name = f"{uuid.uuid4()}.jpg"
         return EmulatorResponse.raw(
@@ -441,58 +370,84 @@ class ChutesEmulator(EmulatorApp):
         )
 
     async def _hidream(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
-        _validate(args, HIDREAM_FIELDS, ("prompt",), "Invalid input parameters")
+        full = req.path.strip("/").startswith("kikakkz-")
+        args = _check(req, args, HIDREAM_FULL if full else HIDREAM)
         if "resolution" in args:
             width, height = (int(v) for v in args["resolution"].split("x"))
         else:
-            width, height = args.get("width", 1024), args.get("height", 1024)
-        await self._work(args)
+            default = 512 if full else 1024
+            width = as_int(args.get("width"), default)
+            height = as_int(args.get("height"), default)
+        await self._work(req, args)
         key = f"hidream|{args['prompt']}|{args.get('seed')}"
         data = await asyncio.to_thread(
-            media.render, key, width, height, "png", plain=self.server.plain_images
+            media.render,
+            key,
+            width,
+            height,
+            "png",
+            plain=self.server.plain_images,
+            caption=_caption(args),
         )
         return EmulatorResponse.raw(data, "image/png")
 
-    async def _hidream_edit(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
-        _validate(args, HIDREAM_EDIT_FIELDS, ("prompt", "image_b64"), "Invalid input parameters")
+    async def _edit(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
+        """HiDream edit (PNG out) and Qwen image edit (JPEG out, its published type)."""
+        qwen = req.path.strip("/").startswith("chutes-qwen")
+        args = _check(req, args, QWEN_EDIT if qwen else HIDREAM_EDIT)
         source = _decode_image(args["image_b64"])
-        await self._work(args)
-        key = f"hidream-edit|{args['prompt']}|{args.get('seed')}"
-        data = await asyncio.to_thread(lambda: media.encode(media.blend(source, key, 0.5), "png"))
-        return EmulatorResponse.raw(data, "image/png")
+        await self._work(req, args)
+        key = f"{'qwen' if qwen else 'hidream'}-edit|{args['prompt']}|{args.get('seed')}"
+        fmt = "jpeg" if qwen else "png"
+        caption = _caption(args)
+        data = await asyncio.to_thread(
+            lambda: media.encode(media.captioned(media.blend(source, key, 0.5), caption), fmt)
+        )
+        return EmulatorResponse.raw(data, media.content_type_for(fmt))
 
     async def _rembg(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
-        _validate(args, REMBG_FIELDS, ("image_b64",), "Invalid input parameters")
+        args = _check(req, args, REMBG)
         source = _decode_image(args["image_b64"])
-        await self._work(args)
+        await self._work(req, args)
         data = await asyncio.to_thread(_cut_out, source)
         # [uncertain] the JSON {"image": base64 PNG} shape comes from one third-party client.
         return json_response({"image": base64.b64encode(data).decode("ascii")})
 
     async def _skyreels(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
         image2video = req.path.endswith("/image2video")
-        fields = {**SKYREELS_FIELDS, **({"img_b64_first": _str} if image2video else {})}
-        required = ("prompt", "img_b64_first") if image2video else ("prompt",)
-        _validate(args, fields, required, "Invalid input parameters")
-        if image2video:
-            frame = _decode_image(args["img_b64_first"])
-            req.note = f"first frame {frame.width}x{frame.height}"
+        args = _check(req, args, SKYREELS_I2V if image2video else SKYREELS_T2V)
+        frames = [k for k in ("img_b64_first", "img_b64_last") if args.get(k) is not None]
+        seen = [(k[8:], _decode_image(args[k]).size) for k in frames]
+        if seen:
+            req.note = ", ".join(f"{which} frame {w}x{h}" for which, (w, h) in seen)
         width, height = SKYREELS_RESOLUTIONS[args.get("resolution", "540P")]
-        return await self._video(args, width, height)
+        return await self._video(req, args, width, height)
 
     async def _flf2v(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
-        required = ("prompt", "first_image_b64", "last_image_b64")
-        _validate(args, FLF2V_FIELDS, required, "Invalid input parameters")
+        args = _check(req, args, FLF2V)
         first = _decode_image(args["first_image_b64"])
         last = _decode_image(args["last_image_b64"])
         req.note = f"frames {first.width}x{first.height} and {last.width}x{last.height}"
         width, height = (int(v) for v in args.get("resolution", "832*480").split("*"))
-        return await self._video(args, width, height)
+        return await self._video(req, args, width, height)
 
-    async def _video(self, args: dict[str, Any], width: int, height: int) -> EmulatorResponse:
-        await self._work(args)
+    async def _wan_t2v(self, req: EmulatorRequest, args: dict[str, Any]) -> EmulatorResponse:
+        args = _check(req, args, WAN_T2V)
+        width, height = (int(v) for v in args.get("resolution", "832*480").split("*"))
+        return await self._video(req, args, width, height)
+
+    async def _video(
+        self, req: EmulatorRequest, args: dict[str, Any], width: int, height: int
+    ) -> EmulatorResponse:
+        await self._work(req, args)
         data = await asyncio.to_thread(tiny_video, width, height)
         return EmulatorResponse.raw(data, "video/mp4")
+
+
+def _caption(args: dict[str, Any]) -> media.Caption:
+    """The caption of a chute's picture (a chute without a seed picks one; we say none)."""
+    seed = args.get("seed")
+    return media.Caption(strip_scenarios(str(args.get("prompt") or "")), seed)
 
 
 def _auth_error(req: EmulatorRequest) -> EmulatorResponse | None:
@@ -526,7 +481,7 @@ def _cut_out(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def install(server: EmulatorServer) -> ChutesEmulator:
+def install(server: Host) -> ChutesEmulator:
     """Mount the Chutes emulator at ``/chutes`` (called for the server's default apps)."""
     app = ChutesEmulator()
     server.mount("/chutes", app)
@@ -536,6 +491,7 @@ def install(server: EmulatorServer) -> ChutesEmulator:
 __all__ = [
     "DUMMY_KEY",
     "KNOWN_MODELS",
+    "ROUTER_MODELS",
     "ChuteError",
     "ChutesEmulator",
     "install",

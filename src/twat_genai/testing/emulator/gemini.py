@@ -5,7 +5,10 @@ Mounted at ``/gemini``, so the ``google-genai`` SDK uses ``HttpOptions(base_url=
 (it appends the API version: ``v1`` by default in 3.x, ``v1beta`` in 2.x). Wire facts follow
 PROTOCOLS.md §3: the key only in ``x-goog-api-key`` (a ``?key=`` query is refused, so tests prove
 clients never put it in the URL), camelCase and snake_case fields, standard or URL-safe base64 in,
-standard base64 out. Scenarios from the prompt text (:mod:`twat_genai.testing.scenarios`):
+standard base64 out. It serves the image models of its own table (:mod:`.gemini_models`):
+a shut-down or unknown model is 404 ``NOT_FOUND``, an unknown ``generationConfig`` or
+``imageConfig`` field, or an aspect ratio or image size the model does not take, is 400
+``INVALID_ARGUMENT``, as on the real API. Scenarios from the prompt text (:mod:`twat_genai.testing.scenarios`):
 ``[emulate:blocked]`` (200, ``finishReason: IMAGE_SAFETY``, text-only refusal),
 ``[emulate:prompt_blocked]`` (200, no candidates, ``promptFeedback.blockReason``),
 ``[emulate:thought]`` (a ``thought: true`` draft image before the real one),
@@ -22,43 +25,33 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .faults import INJECTED_WAIT, drip
+from .gemini_models import (
+    GENERATION_CONFIG_FIELDS,
+    IMAGE_CONFIG_FIELDS,
+    MODELS,
+    RATIO_SIZES,
+    GeminiModel,
+    not_found_message,
+    retired_on,
+    unknown_fields,
+)
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
-
 __all__ = ["ASPECT_RATIOS", "GeminiEmulator", "google_error", "install"]
 
-#: Aspect ratio -> 1K output pixels (PROTOCOLS §3.2, a 3rd-party copy of the official table).
-ASPECT_RATIOS: dict[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "4:5": (896, 1152),
-    "5:4": (1152, 896),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-    "21:9": (1536, 672),
-}
-#: Extra ratios listed for 3.1 flash image only [uncertain]; sizes are 1K-class guesses.
-EXTRA_RATIOS_31: dict[str, tuple[int, int]] = {
-    "1:4": (512, 2048),
-    "4:1": (2048, 512),
-    "1:8": (384, 3072),
-    "8:1": (3072, 384),
-}
-IMAGE_SIZES = ("1K", "2K", "4K")
-IMAGE_TOKENS = 1290  # output tokens per 1K image (2.5 flash image)
+#: Aspect ratio -> 1K output pixels (every ratio any served model takes).
+ASPECT_RATIOS = RATIO_SIZES
+IMAGE_TOKENS = 1290  # output tokens per 1K image (Google's figure for its image models)
 
 _STATUS_NAMES: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -94,6 +87,43 @@ def google_error(
     return json_response({"error": error}, code)
 
 
+def _quota_exhausted(model: str, retry_delay: float) -> EmulatorResponse:
+    """Google's 429: QuotaFailure, Help and a RetryInfo of ``retry_delay`` seconds (RetryInfo
+    in quota errors is [uncertain], PROTOCOLS §3.5; a short one keeps clients fast)."""
+    return google_error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details. "
+        "For more information on this error, head to: "
+        "https://ai.google.dev/gemini-api/docs/rate-limits.",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/"
+                        "generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{retry_delay:g}s",
+            },
+        ],
+    )
+
+
 def _api_key_invalid() -> EmulatorResponse:
     message = "API key not valid. Please pass a valid API key."
     return google_error(
@@ -127,6 +157,8 @@ class _Call:
     modalities: list[str] = field(default_factory=lambda: ["TEXT", "IMAGE"])
     aspect_ratio: str | None = None
     image_size: str | None = None
+    ratios: tuple[str, ...] = tuple(RATIO_SIZES)  # the model's
+    seed: object = None  # generationConfig.seed, if given
     notes: list[str] = field(default_factory=list)
 
 
@@ -164,6 +196,11 @@ class GeminiEmulator(EmulatorApp):
             # The real API accepts ?key=; refusing it here proves our client never sends it.
             req.note = "key in URL refused" if "key" in req.query else "no x-goog-api-key"
             return _api_key_invalid()
+        spec = MODELS.get(model)
+        if spec is None:
+            shut = retired_on(model)
+            req.note = f"{model} was shut down on {shut}" if shut else f"{model} is not served"
+            return google_error(404, not_found_message(model, parts[0]))
         try:
             body = req.json() if req.body else None
         except ValueError:
@@ -172,7 +209,7 @@ class GeminiEmulator(EmulatorApp):
             return google_error(400, "Invalid JSON payload received. Expected an object.")
         try:
             fetched = await self.server.inputs.fetch_many(_file_uris(body))
-            call = await asyncio.to_thread(_parse, model, body, fetched)
+            call = await asyncio.to_thread(_parse, spec, body, fetched)
         except _Invalid as exc:
             return google_error(400, str(exc))
         if call.notes:
@@ -181,50 +218,25 @@ class GeminiEmulator(EmulatorApp):
         early = self._scenario_response(sc, call)
         if early is not None:
             return early
-        delay = sc.slow if sc.slow is not None else self.latency
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.count("submissions")
+        await self.run_job(req, sc)
         answer = await asyncio.to_thread(_answer, call, sc, self.server.plain_images)
         self.count("results")
-        return json_response(answer)
+        resp = json_response(answer)
+        return resp.streamed(drip(resp.body)) if sc.drip else resp
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in Google's envelope: 429 ``RESOURCE_EXHAUSTED`` with a short
+        ``RetryInfo``, or 503 ``UNAVAILABLE``; neither generated anything."""
+        if kind == "429":
+            return _quota_exhausted(path.rsplit("/", 1)[-1].partition(":")[0], INJECTED_WAIT)
+        return google_error(503)
 
     def _scenario_response(self, sc: Scenarios, call: _Call) -> EmulatorResponse | None:
         if not sc and not sc.unknown:
             return None
         if sc.ratelimit and self.first_time("ratelimit", call.prompt):
             self.count("rate_limited")
-            return google_error(
-                429,
-                "You exceeded your current quota, please check your plan and billing details. "
-                "For more information on this error, head to: "
-                "https://ai.google.dev/gemini-api/docs/rate-limits.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                        "violations": [
-                            {
-                                "quotaMetric": "generativelanguage.googleapis.com/"
-                                "generate_content_free_tier_requests",
-                                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                                "quotaDimensions": {"location": "global", "model": call.model},
-                            }
-                        ],
-                    },
-                    {
-                        "@type": "type.googleapis.com/google.rpc.Help",
-                        "links": [
-                            {
-                                "description": "Learn more about Gemini API quotas",
-                                "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
-                            }
-                        ],
-                    },
-                    # RetryInfo in quota errors is [uncertain] (PROTOCOLS §3.5); "0s" keeps
-                    # clients that honour it fast.
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0s"},
-                ],
-            )
+            return _quota_exhausted(call.model, 0.0)
         if sc.error:
             return google_error(sc.error)
         if "prompt_blocked" in sc.unknown:
@@ -299,15 +311,18 @@ def _file_uris(body: dict[str, Any]) -> list[str]:
     return uris
 
 
-def _parse(model: str, body: dict[str, Any], fetched: Mapping[str, bytes | InputError]) -> _Call:
+def _parse(
+    spec: GeminiModel, body: dict[str, Any], fetched: Mapping[str, bytes | InputError]
+) -> _Call:
     """The call's text, images and config from a generateContent body (both spellings)."""
+    model = spec.id
     contents = body.get("contents")
     if isinstance(contents, dict):
         contents = [contents]
     if not isinstance(contents, list) or not contents:
         raise _Invalid("* GenerateContentRequest.contents: contents is not specified")
     texts: list[str] = []
-    call = _Call(model=model, prompt="")
+    call = _Call(model=model, prompt="", ratios=spec.ratios)
     for content in contents:
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list) or not parts:
@@ -348,39 +363,57 @@ def _parse(model: str, body: dict[str, Any], fetched: Mapping[str, bytes | Input
                         f"Cannot fetch content from the provided URL ({exc})."
                     ) from None
     call.prompt = "\n".join(texts)
+    _read_config(spec, body, call)
+    return call
+
+
+def _read_config(spec: GeminiModel, body: dict[str, Any], call: _Call) -> None:
+    """Check ``generationConfig`` as the API does (unknown fields, the model's ratios and
+    sizes) and note what the call asks for."""
     config = _get(body, "generationConfig", "generation_config") or {}
     if not isinstance(config, dict):
         raise _Invalid("* GenerateContentRequest.generation_config: invalid value")
+    unknown = unknown_fields(config, GENERATION_CONFIG_FIELDS)
+    if unknown:
+        # The API's wording for a field it does not know (a JSON payload error).
+        raise _Invalid(
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+            "'generation_config': Cannot find field."
+        )
+    call.seed = config.get("seed")
     modalities = _get(config, "responseModalities", "response_modalities")
     if modalities:
         call.modalities = [str(m).upper() for m in modalities]
     image_config = _get(config, "imageConfig", "image_config") or {}
-    if isinstance(image_config, dict):
-        ratio = _get(image_config, "aspectRatio", "aspect_ratio")
-        if ratio is not None:
-            allowed = dict(ASPECT_RATIOS)
-            if model.startswith("gemini-3.1"):
-                allowed.update(EXTRA_RATIOS_31)
-            if ratio not in allowed:
-                raise _Invalid(
-                    f"* GenerateContentRequest.generation_config.image_config.aspect_ratio: "
-                    f"Unsupported aspect ratio: {ratio}"
-                )
-            call.aspect_ratio = str(ratio)
-        size = _get(image_config, "imageSize", "image_size")
-        if size is not None:
-            if size not in IMAGE_SIZES:
-                raise _Invalid(
-                    f"* GenerateContentRequest.generation_config.image_config.image_size: "
-                    f"Unsupported image size: {size}"
-                )
-            call.image_size = str(size)
-            if not model.startswith("gemini-3"):
-                # What 2.5 flash image does with imageSize is [uncertain]; we ignore it.
-                call.notes.append(f"imageSize {size} ignored by {model}")
-            elif size != "1K":
-                call.notes.append(f"imageSize {size} answered at 1K size to keep it cheap")
-    return call
+    if not isinstance(image_config, dict):
+        raise _Invalid("* GenerateContentRequest.generation_config.image_config: invalid value")
+    unknown = unknown_fields(image_config, IMAGE_CONFIG_FIELDS)
+    if unknown:
+        raise _Invalid(
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+            "'generation_config.image_config': Cannot find field."
+        )
+    ratio = _get(image_config, "aspectRatio", "aspect_ratio")
+    if ratio is not None:
+        if ratio not in spec.ratios:
+            # Wording [uncertain]; the 400 INVALID_ARGUMENT is what clients key on.
+            raise _Invalid(
+                f"* GenerateContentRequest.generation_config.image_config.aspect_ratio: "
+                f"Unsupported aspect ratio {ratio} for model {spec.id}. Supported: "
+                f"{', '.join(spec.ratios)}"
+            )
+        call.aspect_ratio = str(ratio)
+    size = _get(image_config, "imageSize", "image_size")
+    if size is not None:
+        if size not in spec.sizes:
+            raise _Invalid(
+                f"* GenerateContentRequest.generation_config.image_config.image_size: "
+                f"Unsupported image size {size} for model {spec.id}. Supported: "
+                f"{', '.join(spec.sizes)}"
+            )
+        call.image_size = str(size)
+        if size not in ("512", "1K"):
+            call.notes.append(f"imageSize {size} answered at 1K size to keep it cheap")
 
 
 def _ratio_for(call: _Call) -> str:
@@ -390,22 +423,27 @@ def _ratio_for(call: _Call) -> str:
         w, h = call.images[0].size
         target = math.log(w / h)
         return min(
-            ASPECT_RATIOS,
-            key=lambda r: abs(math.log(ASPECT_RATIOS[r][0] / ASPECT_RATIOS[r][1]) - target),
+            call.ratios,
+            key=lambda r: abs(math.log(RATIO_SIZES[r][0] / RATIO_SIZES[r][1]) - target),
         )
     return "1:1"
 
 
 def _render(call: _Call, key: str, plain: bool = False) -> bytes:
-    """A deterministic PNG: a fresh picture, or the inputs mixed and blended with one."""
+    """A deterministic, captioned PNG: a fresh picture, or the inputs mixed and blended with
+    one (``key`` names the prompt; the seed, when given, joins it)."""
     ratio = _ratio_for(call)
-    width, height = {**ASPECT_RATIOS, **EXTRA_RATIOS_31}[ratio]
+    width, height = RATIO_SIZES[ratio]
+    if call.image_size == "512":
+        width, height = width // 2, height // 2
+    key = f"{key}|{call.seed}"
+    caption = media.Caption(strip_scenarios(call.prompt), call.seed)
     if not call.images:
-        return media.render(key, width, height, "png", plain=plain)
+        return media.render(key, width, height, "png", plain=plain, caption=caption)
     mixed = media.fit(call.images[0], width, height)
     for k, img in enumerate(call.images[1:], start=2):
         mixed = Image.blend(mixed, media.fit(img, width, height), 1.0 / k)
-    return media.encode(media.blend(mixed, key, 0.3), "png")
+    return media.encode(media.captioned(media.blend(mixed, key, 0.3), caption), "png")
 
 
 def _b64(data: bytes) -> str:
@@ -450,8 +488,7 @@ def _answer(call: _Call, sc: Scenarios, plain: bool = False) -> dict[str, Any]:
             )
         image = _render(call, f"{call.model}|{visible}", plain)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(image)}}
-        if call.model.startswith("gemini-3"):
-            part["thoughtSignature"] = _b64(secrets.token_bytes(24))
+        part["thoughtSignature"] = _b64(secrets.token_bytes(24))  # every served model thinks
         parts.append(part)
         images_out = 1
     return {
@@ -464,7 +501,7 @@ def _answer(call: _Call, sc: Scenarios, plain: bool = False) -> dict[str, Any]:
     }
 
 
-def install(server: EmulatorServer) -> GeminiEmulator:
+def install(server: Host) -> GeminiEmulator:
     """Mount the Gemini emulator at ``/gemini`` (called for the server's default apps)."""
     app = GeminiEmulator()
     server.mount("/gemini", app)

@@ -11,11 +11,16 @@ import email.policy
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
+
+class Rooted(Protocol):
+    """The one thing a request needs of its server: the root URL (the bottom of the imports,
+    so apps reach the rest of the server through ``self.server``, a :class:`.host.Host`)."""
+
+    @property
+    def root(self) -> str: ...
 
 
 class Headers(Mapping[str, str]):
@@ -139,6 +144,8 @@ class EmulatorRequest:
     ``path`` is relative to the app's mount prefix. Apps may set, for the request log,
     ``endpoint`` (e.g. the model id), ``args`` (shown instead of the parsed body), ``note``
     (anything the emulator had to assume) and ``ignored`` (arguments the provider ignores).
+    ``accepted`` is set (by :meth:`.app.EmulatorApp.accept`) once the call created a job:
+    from then on a lost answer (``reset_after``) loses no job.
     """
 
     method: str
@@ -146,12 +153,14 @@ class EmulatorRequest:
     query: dict[str, str]
     headers: Headers
     body: bytes
-    server: EmulatorServer
+    server: Rooted
     prefix: str = ""
     endpoint: str | None = None
     args: Any = None
     note: str | None = None
     ignored: list[str] | None = None
+    accepted: bool = False
+    head: bool = False  # a HEAD request (``method`` reads GET): answer without a body
     _json: Any = field(default=None, repr=False)
     _form: FormData | None = field(default=None, repr=False)
 
@@ -180,13 +189,31 @@ class EmulatorRequest:
 
 @dataclass
 class EmulatorResponse:
-    """An answer: a byte body, or ``stream`` (an async iterator of chunks, sent chunked)."""
+    """An answer: a byte body, or ``stream`` (an async iterator of chunks, sent chunked).
+
+    A stream with a ``length`` is sent under that Content-Length instead; if it ends short,
+    the connection is closed (a truncated download). ``reset`` answers nothing: the
+    connection is reset. ``fault`` names an injected fault, for the request log.
+    """
 
     status: int = 200
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: AsyncIterator[bytes] | None = None
+    length: int | None = None
+    reset: bool = False
+    fault: str | None = None
+
+    @classmethod
+    def connection_reset(cls, fault: str | None = None) -> EmulatorResponse:
+        """No answer: the server resets the connection (TCP RST)."""
+        return cls(0, b"", None, reset=True, fault=fault)
+
+    def streamed(self, chunks: AsyncIterator[bytes]) -> EmulatorResponse:
+        """This answer with its body sent as ``chunks`` under its full Content-Length."""
+        self.length, self.stream = len(self.body), chunks
+        return self
 
     @classmethod
     def json(

@@ -22,25 +22,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from . import media
+from .host import Host, InputError
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from .server import EmulatorServer
+__all__ = ["FETCH_TIMEOUT", "MAX_INPUT_BYTES", "InputError", "InputFetcher", "is_loopback"]
 
 #: Seconds a whole fetch may take.
 FETCH_TIMEOUT = 10.0
 #: Largest input accepted, in bytes.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 3
-
-
-class InputError(Exception):
-    """An input that cannot be used; ``kind`` is ``download`` or ``decode``."""
-
-    def __init__(self, kind: str, reason: str, url: str) -> None:
-        super().__init__(reason)
-        self.kind, self.reason, self.url = kind, reason, url
 
 
 def is_loopback(host: str | None) -> bool:
@@ -58,7 +51,7 @@ def is_loopback(host: str | None) -> bool:
 class InputFetcher:
     """Fetches input URLs for the apps of one server (see the module docstring)."""
 
-    def __init__(self, server: EmulatorServer, *, fetch_remote: bool = False) -> None:
+    def __init__(self, server: Host, *, fetch_remote: bool = False) -> None:
         self.server = server
         self.fetch_remote = fetch_remote
         self._session: aiohttp.ClientSession | None = None

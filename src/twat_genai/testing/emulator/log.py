@@ -17,13 +17,22 @@ from twat_genai.core.redact import redact, redact_obj
 
 from .http import EmulatorRequest
 
-#: Stat counters every provider has (apps may add their own keys).
+#: Stat counters every provider has (apps may add their own keys). ``submissions`` counts
+#: jobs created (a fal submit or sync run queued, a synchronous generation accepted),
+#: ``cancels`` the cancel calls received, ``fault_<kind>`` the faults injected (:mod:`.faults`).
 STAT_KEYS: tuple[str, ...] = (
     "submissions",
     "polls",
     "results",
     "uploads",
     "downloads",
+    "cancels",
+    "fault_429",
+    "fault_5xx",
+    "fault_reset",
+    "fault_reset_after",
+    "fault_truncate",
+    "fault_drip",
     "bytes_out",
     "bytes_in",
     "requests",
@@ -92,6 +101,7 @@ class LogEntry:
     __slots__ = (
         "args",
         "endpoint",
+        "fault",
         "headers",
         "ignored",
         "method",
@@ -112,9 +122,11 @@ class LogEntry:
         self.note: str | None = None
         self.ignored: list[str] | None = None
         self.status: int | None = None
+        self.fault: str | None = None
 
-    def finish(self, req: EmulatorRequest | None, status: int) -> None:
-        """Take what the app noted on ``req`` (endpoint, args, note, ignored) and the status."""
+    def finish(self, req: EmulatorRequest | None, status: int | None) -> None:
+        """Take what the app noted on ``req`` (endpoint, args, note, ignored) and the status
+        (``None``: no answer, the connection was reset)."""
         self.status = status
         if req is None:
             return
@@ -150,6 +162,8 @@ class LogEntry:
             out["note"] = redact(self.note)
         if self.ignored is not None:
             out["ignored"] = list(self.ignored)
+        if self.fault:
+            out["fault"] = self.fault
         return out
 
 

@@ -2,9 +2,11 @@
 
 Every emulator answers with real image bytes so that the project's decoding, size checks and
 format sniffing are exercised. Pictures are a smooth colour gradient plus a few shapes, both
-derived from a hash of the prompt and seed: the same request always yields the same pixels,
-and a 1024x768 JPEG costs a few milliseconds. All functions are blocking Pillow work; call
-them through ``asyncio.to_thread`` from the event loop.
+derived from a hash of the prompt and seed, and a caption (:class:`Caption`) saying they come
+from the sandbox, with their prompt, size and seed, so nobody mistakes one for a real result:
+the same request always yields the same pixels, and a 1024x768 JPEG costs a few
+milliseconds. All functions are blocking Pillow work; call them through
+``asyncio.to_thread`` from the event loop.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import base64
 import binascii
 import hashlib
 import io
+from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 #: Output format name -> MIME type.
 CONTENT_TYPES: dict[str, str] = {
@@ -89,6 +92,66 @@ def picture(key: str, width: int, height: int) -> Image.Image:
     return img
 
 
+@dataclass(frozen=True)
+class Caption:
+    """What a sandbox picture says about itself: its prompt and its seed (``None``: the
+    request had none); the size is read from the picture."""
+
+    prompt: str
+    seed: object = None
+
+    def lines(self, width: int, height: int) -> tuple[str, str]:
+        """The caption's two lines, before shortening."""
+        seed = "no seed" if self.seed is None else f"seed {self.seed}"
+        prompt = " ".join(self.prompt.split()) or "(no prompt)"
+        return f"sandbox · {prompt}", f"{width}x{height} · {seed}"
+
+
+#: Pictures smaller than this on either side stay uncaptioned (the text would cover them).
+CAPTION_MIN_SIZE = (128, 96)
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1 with FreeType
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, limit: int) -> str:
+    """``text`` shortened with an ellipsis until it is at most ``limit`` pixels wide."""
+    if font.getlength(text) <= limit:
+        return text
+    n = len(text)
+    while n > 1 and font.getlength(text[:n] + "…") > limit:
+        n -= max(1, n // 8)
+    return text[:n].rstrip() + "…"
+
+
+def captioned(img: Image.Image, caption: Caption | None) -> Image.Image:
+    """``img`` with ``caption`` drawn in a dark band along its bottom (in place; returned).
+
+    Deterministic: Pillow's bundled font, no randomness. A picture below
+    :data:`CAPTION_MIN_SIZE` is returned as it is.
+    """
+    width, height = img.size
+    if caption is None or width < CAPTION_MIN_SIZE[0] or height < CAPTION_MIN_SIZE[1]:
+        return img
+    size = max(10, min(width // 40, height // 24, 40))
+    font, pad, step = _font(size), max(3, size // 3), round(size * 1.25)
+    top = height - 2 * step - 2 * pad
+    draw = ImageDraw.Draw(img)
+    dark: tuple[int, ...] = (16, 16, 16)
+    light: tuple[int, ...] = (245, 245, 245)
+    if img.mode == "RGBA":
+        dark, light = (*dark, 255), (*light, 255)
+    draw.rectangle((0, top, width, height), fill=dark)
+    for i, line in enumerate(caption.lines(width, height)):
+        draw.text((pad, top + pad + i * step), _fit(line, font, width - 2 * pad), light, font)
+    return img
+
+
 def encode(img: Image.Image, fmt: str = "png") -> bytes:
     """Encode ``img`` as ``fmt`` (JPEG drops alpha; PNG keeps it)."""
     fmt = "jpeg" if fmt.lower() in {"jpg", "jpeg"} else fmt.lower()
@@ -112,20 +175,23 @@ def render(
     *,
     blocked: bool = False,
     plain: bool = False,
+    caption: Caption | None = None,
 ) -> bytes:
-    """Encoded picture for ``key`` (cached: repeated prompts and seeds cost nothing).
+    """Encoded picture for ``key`` with its ``caption`` (cached: repeated prompts and seeds
+    cost nothing).
 
     ``blocked`` gives the all-black image that fal returns when its safety checker fires;
-    ``plain`` one flat grey picture per size and format, whatever the key (benchmarks).
+    ``plain`` one flat grey uncaptioned picture per size and format, whatever the key
+    (benchmarks).
     """
     if plain or blocked:
         return flat(width, height, fmt, (0, 0, 0) if blocked else (128, 128, 128))
-    return _render(key, width, height, fmt)
+    return _render(key, width, height, fmt, caption)
 
 
 @lru_cache(maxsize=256)
-def _render(key: str, width: int, height: int, fmt: str) -> bytes:
-    return encode(picture(key, width, height), fmt)
+def _render(key: str, width: int, height: int, fmt: str, caption: Caption | None) -> bytes:
+    return encode(captioned(picture(key, width, height), caption), fmt)
 
 
 @lru_cache(maxsize=64)

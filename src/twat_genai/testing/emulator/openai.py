@@ -4,8 +4,13 @@
 
 Mounted at ``/openai``, so clients and the official SDK use ``base_url=<root>/openai/v1``.
 Wire facts follow PROTOCOLS.md §2; where that file marks a fact uncertain, a comment says so.
+OpenAI's own model names answer as OpenAI's host does (:mod:`.openai_models`): 404
+``model_not_found`` for shut-down models, 400 for parameters, qualities and sizes the model
+refuses; a mask must be a PNG with fully transparent pixels, and exactly those pixels come back
+painted :data:`EDIT_COLOUR`. Any other model id is served as an OpenAI-compatible host would
+(``response_format=url`` answers ``data[].url``, downloadable from the emulator).
 Scenarios (see :mod:`twat_genai.testing.scenarios`) come from the prompt:
-``[emulate:blocked]`` → 400 ``moderation_blocked`` (``content_policy_violation`` for DALL·E),
+``[emulate:blocked]`` → 400 ``moderation_blocked``,
 ``[emulate:error=CODE]``, ``[emulate:slow=S]``, ``[emulate:ratelimit]`` (429 once, with
 ``retry-after-ms: 10``), ``[emulate:broken_url]`` (with ``response_format=url``).
 """
@@ -19,30 +24,37 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import media
 from .app import EmulatorApp
+from .faults import INJECTED_WAIT, drip
+from .host import Host
 from .http import EmulatorRequest, EmulatorResponse, json_response
 from .inputs import InputError
+from .openai_models import (
+    BadRequest,
+    NotServed,
+    OpenAIModel,
+    check_mask,
+    check_params,
+    edit_area,
+    is_openai_name,
+    lookup,
+    parse_size,
+)
 from .scenarios import Scenarios, parse_scenarios, strip_scenarios
-
-if TYPE_CHECKING:
-    from .server import EmulatorServer
 
 __all__ = ["OpenAIEmulator", "install", "openai_error"]
 
-#: Sizes the classic models accept; gpt-image-2 takes any multiple of 16 within limits.
-CLASSIC_SIZES: dict[str, tuple[str, ...]] = {
-    "gpt-image-1": ("1024x1024", "1536x1024", "1024x1536"),
-    "gpt-image-1-mini": ("1024x1024", "1536x1024", "1024x1536"),
-    "gpt-image-1.5": ("1024x1024", "1536x1024", "1024x1536"),
-    "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
-    "dall-e-2": ("256x256", "512x512", "1024x1024"),
-}
-DEFAULT_MODEL = "gpt-image-2"  # what the emulator assumes when no model is sent
+#: What the emulator assumes when no model is sent: the SDK says "specify a model
+#: explicitly", and what the API picks then is [uncertain].
+DEFAULT_MODEL = "gpt-image-2"
+#: The colour a masked edit paints the mask's fully transparent pixels with (nothing else
+#: changes), so a test can see the exact area edited.
+EDIT_COLOUR = (255, 0, 255)
 MAX_IMAGES_PER_EDIT = 16
 #: Longest side produced for models without documented limits (keeps the emulator cheap).
 MAX_OTHER_SIDE = 4096
@@ -78,12 +90,7 @@ def openai_error(
     return json_response({"error": error}, status, headers)
 
 
-class _BadRequest(Exception):
-    """A 400 the handler answers in OpenAI's shape."""
-
-    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.param, self.code = message, param, code
+_BadRequest = BadRequest
 
 
 @dataclass
@@ -98,6 +105,7 @@ class _Call:
     args: dict[str, Any]
     images: list[Image.Image] = field(default_factory=list)
     mask: Image.Image | None = None
+    spec: OpenAIModel | None = None  # None: not an OpenAI name (a compatible host's model)
 
 
 class OpenAIEmulator(EmulatorApp):
@@ -106,10 +114,16 @@ class OpenAIEmulator(EmulatorApp):
     name = "openai"
 
     def env(self, root: str) -> dict[str, str]:
-        """Point the project and the ``openai`` SDK at this app (with a dummy key)."""
+        """Point the project and the ``openai`` SDK at this app (with a dummy key).
+
+        ``TWAT_GENAI_OPENAI_OFFICIAL=1`` declares the base URL a stand-in for OpenAI's own
+        host: the client enforces OpenAI's retirements and refusals only there, and this app
+        refuses what OpenAI refuses.
+        """
         return {
             "OPENAI_BASE_URL": f"{root}{self.prefix}/v1",
             "OPENAI_API_KEY": "emulator-openai-key",
+            "TWAT_GENAI_OPENAI_OFFICIAL": "1",
         }
 
     def not_found(self, req: EmulatorRequest) -> EmulatorResponse:
@@ -141,24 +155,43 @@ class OpenAIEmulator(EmulatorApp):
             call = await self._parse(req, kind)
         except _BadRequest as exc:
             return openai_error(400, exc.message, param=exc.param, code=exc.code)
+        except NotServed as exc:
+            req.note = f"{exc.model} was shut down on {exc.retired}" if exc.retired else None
+            return openai_error(404, exc.message, param="model", code="model_not_found")
         req.endpoint = f"images/{kind}:{call.model}"
         sc = parse_scenarios(call.prompt)
         early = self._scenario_response(sc, call)
         if early is not None:
             return early
-        delay = sc.slow if sc.slow is not None else self.latency
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self.count("submissions")
+        started = self.server.clock()
+        await self.run_job(req, sc)
         body = await asyncio.to_thread(self._render, call, sc, req.base_url)
         self.count("results")
         request_id = "req_" + uuid.uuid4().hex
         headers = {
             "x-request-id": request_id,
-            "openai-processing-ms": str(int(delay * 1000) + 1),
+            "openai-processing-ms": str(int((self.server.clock() - started) * 1000) + 1),
             "openai-version": "2020-10-01",
         }
-        return json_response(body, 200, headers)
+        resp = json_response(body, 200, headers)
+        url_results = call.args.get("response_format") == "url"
+        return resp.streamed(drip(resp.body)) if sc.drip and not url_results else resp
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """Injected faults in OpenAI's envelope: 429 ``rate_limit_exceeded`` or 503, each with
+        a short ``retry-after-ms`` (the SDK honours it), before any image is made."""
+        wait = {"retry-after-ms": str(round(INJECTED_WAIT * 1000))}
+        if kind == "429":
+            return openai_error(
+                429,
+                "Rate limit reached for images per minute (IPM). Please try again in "
+                f"{wait['retry-after-ms']}ms.",
+                type_="requests",
+                code="rate_limit_exceeded",
+                headers={**wait, "x-ratelimit-remaining-requests": "0"},
+            )
+        type_, code, message = _STATUS_TYPES[503]
+        return openai_error(503, message, type_=type_, code=code, headers=wait)
 
     # -- parsing -----------------------------------------------------------------------------
 
@@ -177,7 +210,9 @@ class OpenAIEmulator(EmulatorApp):
             call = self._common(kind, args)
             if kind == "edits":  # JSON edits reference images by URL (GPT image models)
                 images, mask = await self._fetch_refs(args)
-                call.images, call.mask = await asyncio.to_thread(_decode_inputs, images, mask)
+                call.images, call.mask = await asyncio.to_thread(
+                    _decode_inputs, images, mask, call.spec is not None
+                )
             return call
         if not ctype.startswith("multipart/form-data"):
             raise _BadRequest(
@@ -195,6 +230,7 @@ class OpenAIEmulator(EmulatorApp):
             _decode_inputs,
             [f.data for f in files],
             None if mask_part is None else mask_part.data,
+            call.spec is not None,
         )
         return call
 
@@ -234,6 +270,7 @@ class OpenAIEmulator(EmulatorApp):
                 "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter"
             )
         model = str(args.get("model") or DEFAULT_MODEL)
+        spec = lookup(model) if is_openai_name(model) else None
         if len(prompt) > 32000:
             raise _BadRequest(
                 f"Invalid 'prompt': string too long. Expected a string with maximum length "
@@ -242,17 +279,18 @@ class OpenAIEmulator(EmulatorApp):
                 "string_above_max_length",
             )
         n = _int(args.get("n", 1), "n")
-        if not 1 <= n <= 10 or (model == "dall-e-3" and n != 1):
-            limit = "1" if model == "dall-e-3" else "10"
+        if not 1 <= n <= 10:
             raise _BadRequest(
-                f"Invalid 'n': integer above maximum value. Expected a value <= {limit}, "
+                f"Invalid 'n': integer above maximum value. Expected a value <= 10, "
                 f"but got {n} instead.",
                 "n",
                 "integer_above_max_value",
             )
         size = args.get("size")
-        if size is not None and size != "auto":
-            _check_size(model, str(size))
+        if spec is not None:
+            check_params(spec, args)
+        elif size is not None and size != "auto":
+            parse_size(str(size))
         fmt = str(args.get("output_format") or "png").lower()
         if fmt not in ("png", "jpeg", "webp"):
             raise _BadRequest(
@@ -260,20 +298,13 @@ class OpenAIEmulator(EmulatorApp):
                 "output_format",
                 "invalid_value",
             )
-        background = args.get("background")
-        if background == "transparent":
-            if model.startswith("gpt-image-2"):
-                raise _BadRequest(
-                    "Transparent background is not supported for this model.",
-                    "background",
-                    "invalid_value",
-                )
-            if fmt == "jpeg":
-                raise _BadRequest(
-                    "Transparent background requires output_format png or webp.",
-                    "background",
-                    "invalid_value",
-                )
+        # Transparent backgrounds: GPT image models (gpt-image-2 "in preview"), png/webp only.
+        if args.get("background") == "transparent" and fmt == "jpeg":
+            raise _BadRequest(
+                "Transparent background requires output_format png or webp.",
+                "background",
+                "invalid_value",
+            )
         response_format = args.get("response_format")
         if response_format not in (None, "url", "b64_json"):
             raise _BadRequest(
@@ -281,7 +312,7 @@ class OpenAIEmulator(EmulatorApp):
                 "response_format",
                 "invalid_value",
             )
-        return _Call(kind, model, prompt, n, None if size is None else str(size), args)
+        return _Call(kind, model, prompt, n, None if size is None else str(size), args, spec=spec)
 
     # -- scenarios ---------------------------------------------------------------------------
 
@@ -307,14 +338,6 @@ class OpenAIEmulator(EmulatorApp):
             headers = {"retry-after-ms": "10"} if sc.error == 429 or sc.error >= 500 else None
             return openai_error(sc.error, message, type_=type_, code=code, headers=headers)
         if sc.blocked:
-            if call.model.startswith("dall-e"):
-                # DALL·E wording and code are [uncertain] (PROTOCOLS §2.5).
-                return openai_error(
-                    400,
-                    "Your request was rejected as a result of our safety system. Your prompt "
-                    "may contain text that is not allowed by our safety system.",
-                    code="content_policy_violation",
-                )
             return openai_error(
                 400,
                 "Your request was rejected by the safety system. If you believe this is an "
@@ -335,8 +358,6 @@ class OpenAIEmulator(EmulatorApp):
         args = call.args
         width, height = self._out_size(call)
         fmt = str(args.get("output_format") or "png").lower()
-        if call.model.startswith("dall-e"):
-            fmt = "png"  # DALL·E returns PNG only
         transparent = args.get("background") == "transparent"
         visible = strip_scenarios(call.prompt)
         data: list[dict[str, Any]] = []
@@ -345,32 +366,35 @@ class OpenAIEmulator(EmulatorApp):
             if self.server.plain_images and not call.images and not transparent:
                 blob = media.render(key, width, height, fmt, plain=True)
             else:
-                img = self._picture(call, key, width, height)
+                img = self._picture(call, key, width, height, visible)
                 if transparent:
                     img = _with_alpha(img)
                 blob = _encode(img, fmt, args.get("output_compression"))
             item: dict[str, Any] = {}
-            if args.get("response_format") == "url":
-                name = f"img-{hashlib.sha256(blob).hexdigest()[:12]}.{media.extension_for(media.content_type_for(fmt))}"
+            if args.get("response_format") == "url":  # compatible hosts only (GPT refuses it)
+                ctype = media.content_type_for(fmt)
+                name = f"img-{hashlib.sha256(blob).hexdigest()[:12]}.{media.extension_for(ctype)}"
                 item["url"] = self.server.files.put(
-                    blob, media.content_type_for(fmt), name, broken=sc.broken_url
+                    blob,
+                    ctype,
+                    name,
+                    broken=sc.broken_url,
+                    owner=self.name,
+                    drip=sc.drip,
+                    expire_after=sc.expire,
                 )
             else:
                 item["b64_json"] = base64.b64encode(blob).decode("ascii")
-            if call.model == "dall-e-3":
-                item["revised_prompt"] = f"A detailed rendering of: {visible}"
             data.append(item)
-        body: dict[str, Any] = {"created": int(time.time()), "data": data}
-        if not call.model.startswith("dall-e"):
-            body.update(
-                {
-                    "background": "transparent" if transparent else "opaque",
-                    "output_format": fmt,
-                    "quality": _quality(args.get("quality")),
-                    "size": f"{width}x{height}",
-                }
-            )
-        if call.model.startswith("gpt-image"):
+        body: dict[str, Any] = {
+            "created": int(time.time()),
+            "data": data,
+            "background": "transparent" if transparent else "opaque",
+            "output_format": fmt,
+            "quality": _quality(args.get("quality")),
+            "size": f"{width}x{height}",
+        }
+        if call.spec is not None:
             body["usage"] = _usage(visible, len(call.images), width, height, call.n)
         return body
 
@@ -384,21 +408,25 @@ class OpenAIEmulator(EmulatorApp):
                 choices = [(1024, 1024), (1536, 1024), (1024, 1536)]
                 return min(choices, key=lambda c: abs(math.log(c[0] / c[1]) - target))
             return (1024, 1024)
-        w, h = (int(v) for v in size.lower().split("x"))
-        return media.capped(w, h, MAX_OTHER_SIDE)
+        return media.capped(*parse_size(size), MAX_OTHER_SIDE)
 
-    def _picture(self, call: _Call, key: str, width: int, height: int) -> Image.Image:
-        """A fresh picture, or the inputs mixed and blended with one (edits); a mask keeps the
-        first image where the mask is opaque and repaints where it is transparent."""
+    def _picture(self, call: _Call, key: str, width: int, height: int, prompt: str) -> Image.Image:
+        """A fresh captioned picture, or the inputs mixed and blended with one (edits). With
+        a mask, the first image comes back unchanged except its edit area, painted
+        :data:`EDIT_COLOUR` (no caption), so the area edited is exactly the one the mask
+        marks. OpenAI takes no seed: captions say so."""
+        caption = media.Caption(prompt)
         if not call.images:
-            return media.picture(key, width, height)
-        mixed = media.fit(call.images[0], width, height)
+            return media.captioned(media.picture(key, width, height), caption)
+        first = media.fit(call.images[0], width, height)
+        if call.mask is not None:
+            area = edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
+            first.paste(EDIT_COLOUR, (0, 0, width, height), area)
+            return first
+        mixed = first
         for k, img in enumerate(call.images[1:], start=2):
             mixed = Image.blend(mixed, media.fit(img, width, height), 1.0 / k)
-        if call.mask is None:
-            return media.blend(mixed, key, 0.35)
-        area = _edit_area(call.mask).resize((width, height), Image.Resampling.NEAREST)
-        return Image.composite(media.picture(key, width, height), mixed, area)
+        return media.captioned(media.blend(mixed, key, 0.35), caption)
 
 
 def _ref_url(ref: Any, param: str) -> str:
@@ -418,9 +446,10 @@ def _ref_url(ref: Any, param: str) -> str:
 
 
 def _decode_inputs(
-    blobs: list[bytes], mask_blob: bytes | None
+    blobs: list[bytes], mask_blob: bytes | None, openai_host: bool = True
 ) -> tuple[list[Image.Image], Image.Image | None]:
-    """Decode and check the edit inputs (count, decodable, mask size), in OpenAI's 400s."""
+    """Decode and check the edit inputs (count, decodable, mask), in OpenAI's 400s; a
+    compatible host's model (``openai_host`` false) also takes a mask without alpha."""
     if not blobs:
         raise _BadRequest(
             "Missing required parameter: 'image'.", "image", "missing_required_parameter"
@@ -455,6 +484,8 @@ def _decode_inputs(
                 "mask",
                 "invalid_image_dimensions",
             )
+        if openai_host:
+            check_mask(mask_blob, mask)
     return images, mask
 
 
@@ -471,43 +502,6 @@ def _int(value: Any, name: str) -> int:
             name,
             "invalid_type",
         ) from None
-
-
-def _check_size(model: str, size: str) -> None:
-    allowed = CLASSIC_SIZES.get(model)
-    if allowed is not None:
-        if size not in allowed:
-            listed = ", ".join(f"'{s}'" for s in allowed)
-            # Message shape from a 3rd-party capture; param/code are [uncertain] (PROTOCOLS §2.5).
-            raise _BadRequest(
-                f"Invalid value: '{size}'. Supported values are: {listed}, and 'auto'.",
-                "size",
-                "invalid_value",
-            )
-        return
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise _BadRequest(
-            f"Invalid value: '{size}'. Use 'WIDTHxHEIGHT' or 'auto'.", "size", "invalid_value"
-        ) from None
-    if w <= 0 or h <= 0:
-        raise _BadRequest(f"Invalid value: '{size}'.", "size", "invalid_value")
-    if model.startswith("gpt-image-2"):
-        ok = (
-            w % 16 == 0
-            and h % 16 == 0
-            and max(w, h) <= 3840
-            and w * h <= 3840 * 2160
-            and 1 / 3 <= w / h <= 3
-        )
-        if not ok:
-            raise _BadRequest(
-                f"Invalid value: '{size}'. Width and height must be multiples of 16, the aspect "
-                "ratio between 1:3 and 3:1, and the size at most 3840x2160.",
-                "size",
-                "invalid_value",
-            )
 
 
 def _quality(value: Any) -> str:
@@ -527,15 +521,6 @@ def _usage(prompt: str, images: int, width: int, height: int, n: int) -> dict[st
         "output_tokens": output_tokens,
         "total_tokens": text_tokens + image_tokens + output_tokens,
     }
-
-
-def _edit_area(mask: Image.Image) -> Image.Image:
-    """Where an OpenAI mask asks for new pixels: its fully transparent parts (white = edit for
-    masks without alpha)."""
-    if mask.mode in ("RGBA", "LA") or (mask.mode == "P" and "transparency" in mask.info):
-        alpha = mask.convert("RGBA").getchannel("A")
-        return ImageOps.invert(alpha)
-    return ImageOps.grayscale(mask)
 
 
 def _with_alpha(img: Image.Image) -> Image.Image:
@@ -563,7 +548,7 @@ def _encode(img: Image.Image, fmt: str, compression: Any) -> bytes:
     return media.encode(img, fmt)
 
 
-def install(server: EmulatorServer) -> OpenAIEmulator:
+def install(server: Host) -> OpenAIEmulator:
     """Mount the OpenAI emulator at ``/openai`` (called for the server's default apps)."""
     app = OpenAIEmulator()
     server.mount("/openai", app)

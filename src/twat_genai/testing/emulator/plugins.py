@@ -18,10 +18,9 @@ import importlib
 import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
+from .host import Host
 
 logger = logging.getLogger("twat_genai.testing")
 
@@ -43,7 +42,7 @@ def _load(spec: str) -> Callable[[Any], Any]:
     return install
 
 
-def install_apps(server: EmulatorServer, *, plugins: bool = True) -> None:
+def install_apps(server: Host, *, plugins: bool = True) -> None:
     """Mount the built-in apps, then (with ``plugins``) every ``twat_genai.emulators`` one."""
     for spec in BUILTIN_APPS:
         _load(spec)(server)

@@ -1,8 +1,9 @@
 """Running the emulator: in a background thread (tests, ``--sandbox``) or in the foreground.
 
-``serve()`` is what ``twat-genai emulator`` calls. Options the CLI does not pass can be set
-through the environment: ``TWAT_GENAI_EMULATOR_PLAIN_IMAGES=1`` for plain pictures and
-``TWAT_GENAI_EMULATOR_FETCH_REMOTE=1`` to let the emulator fetch input URLs beyond loopback.
+``serve()`` is what ``twat-genai emulator`` calls. Options it is not given come from the
+environment: ``TWAT_GENAI_EMULATOR_PLAIN_IMAGES=1`` for plain pictures,
+``TWAT_GENAI_EMULATOR_FETCH_REMOTE=1`` to let the emulator fetch input URLs beyond loopback,
+and ``TWAT_GENAI_EMULATOR_FAULTS=SPEC`` for a fault plan (:mod:`.faults`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .faults import FaultSpecError
 from .server import EmulatorServer
 
 
@@ -27,7 +29,8 @@ def running_emulator(**kwargs: Any) -> Iterator[EmulatorServer]:
 
     Sync code (the CLI's ``--sandbox``, tests) gets a started server and can reach its
     ``root`` and ``env()``; leaving the block stops it. ``kwargs`` go to the constructor
-    (``port``, ``latency``, ``capacity``, ``plain_images``, ``fetch_remote``, ``apps``, ...).
+    (``port``, ``latency``, ``capacity``, ``plain_images``, ``fetch_remote``, ``faults``,
+    ``apps``, ...).
     """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="twat-genai-emulator", daemon=True)
@@ -81,8 +84,10 @@ def serve(
     capacity: int = 8,
     plain_images: bool | None = None,
     fetch_remote: bool | None = None,
+    faults: str | None = None,
 ) -> int:
-    """Run the emulator in the foreground until SIGINT/SIGTERM; returns the exit code (0).
+    """Run the emulator in the foreground until SIGINT/SIGTERM; returns the exit code (0, or
+    2 for a fault plan that cannot be read).
 
     Prints the environment (``export NAME=VALUE`` lines, then a blank line) first, so a shell
     or a parent process can point the project at it. ``None`` options come from the
@@ -92,14 +97,21 @@ def serve(
         plain_images = _env_flag("TWAT_GENAI_EMULATOR_PLAIN_IMAGES")
     if fetch_remote is None:
         fetch_remote = _env_flag("TWAT_GENAI_EMULATOR_FETCH_REMOTE")
-    server = EmulatorServer(
-        host=host,
-        port=port,
-        latency=latency,
-        capacity=capacity,
-        plain_images=plain_images,
-        fetch_remote=fetch_remote,
-    )
+    if faults is None:
+        faults = os.environ.get("TWAT_GENAI_EMULATOR_FAULTS") or None
+    try:
+        server = EmulatorServer(
+            host=host,
+            port=port,
+            latency=latency,
+            capacity=capacity,
+            plain_images=plain_images,
+            fetch_remote=fetch_remote,
+            faults=faults,
+        )
+    except FaultSpecError as exc:
+        sys.stderr.write(f"twat-genai emulator: --faults: {exc}\n")
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_until_signal(server))
     return 0
@@ -123,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="fetch input URLs on any host (default: loopback only)",
     )
+    parser.add_argument("--faults", metavar="SPEC", help="fault plan, e.g. 429=0.2,seed=7")
     args = parser.parse_args(argv)
     return serve(
         host=args.host,
@@ -131,4 +144,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         capacity=args.capacity,
         plain_images=args.plain_images,
         fetch_remote=args.fetch_remote,
+        faults=args.faults,
     )

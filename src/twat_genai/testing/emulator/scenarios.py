@@ -10,6 +10,14 @@ emulator reads the same tokens; each maps them onto its own wire protocol:
 - ``[emulate:slow=SECONDS]``: processing takes ``SECONDS`` instead of the server's latency.
 - ``[emulate:broken_url]``: the result points at a file URL that answers 500 (failed downloads).
 - ``[emulate:ratelimit]``: the first request carrying this prompt answers 429; later ones succeed.
+- ``[emulate:stuck]``: the job never leaves fal's queue; a synchronous provider never answers
+  (until the client gives up). Either way the job was accepted (it counts as a submission).
+- ``[emulate:drip]``: the result downloads slowly (a few bytes a second): fal's and OpenAI's
+  result files, and the response itself where it carries the bytes (Gemini, Chutes, OpenAI
+  ``b64_json``).
+- ``[emulate:expire]`` or ``[emulate:expire=SECONDS]``: the result files answer 404 once
+  ``SECONDS`` (default :data:`EXPIRE_SECONDS`) have passed since they were made, as fal's
+  retention does after an hour.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ _TOKEN = re.compile(r"\[emulate:([^\]]*)\]", re.IGNORECASE)
 
 #: Upper bound on ``slow`` so a typo cannot hang a test run.
 MAX_SLOW_SECONDS = 600.0
+#: Default life of a result file under ``[emulate:expire]``.
+EXPIRE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -34,11 +44,23 @@ class Scenarios:
     slow: float | None = None
     broken_url: bool = False
     ratelimit: bool = False
+    stuck: bool = False
+    drip: bool = False
+    expire: float | None = None
     unknown: tuple[str, ...] = field(default=())
 
     def __bool__(self) -> bool:
         return any(
-            (self.blocked, self.error, self.slow is not None, self.broken_url, self.ratelimit)
+            (
+                self.blocked,
+                self.error,
+                self.slow is not None,
+                self.broken_url,
+                self.ratelimit,
+                self.stuck,
+                self.drip,
+                self.expire is not None,
+            )
         )
 
 
@@ -55,6 +77,15 @@ def _merge(items: Iterable[tuple[str, str]]) -> Scenarios:
             values["broken_url"] = True
         elif name in {"ratelimit", "rate_limit"}:
             values["ratelimit"] = True
+        elif name in {"stuck", "drip"}:
+            values[name] = True
+        elif name == "expire":
+            try:
+                seconds = float(value) if value else EXPIRE_SECONDS
+            except ValueError:
+                unknown.append(f"{name}={value}")
+                continue
+            values["expire"] = min(max(seconds, 0.0), MAX_SLOW_SECONDS)
         elif name == "error":
             try:
                 code = int(value or "500")

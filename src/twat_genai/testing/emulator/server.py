@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ from aiohttp import web
 
 from .app import EmulatorApp
 from .control import CONTROL, control
+from .faults import FaultInjector, FaultPlan, FaultSpecError
 from .http import EmulatorRequest, EmulatorResponse, Headers, json_response
 from .inputs import InputFetcher
 from .log import LOG_CAP, LogEntry, RequestLog, Stats
@@ -52,6 +55,7 @@ class EmulatorServer:
     ``{}`` for a bare server. ``plain_images`` answers one flat picture per size and format
     (cached) instead of drawing one per request, so benchmarks measure the protocol only.
     ``fetch_remote`` lets apps fetch input URLs on hosts other than loopback (:mod:`.inputs`).
+    ``faults`` is a fault plan (:mod:`.faults`: ``"429=0.2,seed=7"`` or a :class:`FaultPlan`).
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class EmulatorServer:
         clock: Callable[[], float] = time.monotonic,
         plain_images: bool = False,
         fetch_remote: bool = False,
+        faults: FaultPlan | str | None = None,
         log_cap: int = LOG_CAP,
     ) -> None:
         self.host, self.port = host, port
@@ -75,6 +80,7 @@ class EmulatorServer:
         self.stats = Stats()
         self.log = RequestLog(log_cap)
         self.inputs = InputFetcher(self, fetch_remote=fetch_remote)
+        self.faults = FaultInjector()
         self.apps: dict[str, EmulatorApp] = {}
         self._runner: web.ServerRunner | None = None
         self._released = asyncio.Event()
@@ -84,8 +90,23 @@ class EmulatorServer:
         else:
             for prefix, app in apps.items():
                 self.mount(prefix, app)
+        self.set_faults(faults)
 
     # -- configuration
+
+    def set_faults(self, plan: FaultPlan | str | None) -> FaultPlan:
+        """Use fault plan ``plan`` from now on (its draws start afresh); an unknown kind or
+        provider name is a :class:`.faults.FaultSpecError`."""
+        parsed = plan if isinstance(plan, FaultPlan) else FaultPlan.parse(plan)
+        names = {app.name for app in self.apps.values()}
+        unknown = parsed.providers() - names
+        if unknown:
+            raise FaultSpecError(
+                f"unknown provider {', '.join(sorted(unknown))} in the fault plan; "
+                f"providers: {', '.join(sorted(names))}"
+            )
+        self.faults = FaultInjector(parsed)
+        return parsed
 
     def mount(self, prefix: str, app: EmulatorApp) -> EmulatorApp:
         """Route ``prefix`` and everything below it to ``app`` (replacing any app there)."""
@@ -127,6 +148,16 @@ class EmulatorServer:
             merged.update(app.env(self.root))
         return merged
 
+    def options(self) -> dict[str, Any]:
+        """How this server was started (``GET /_emulator`` shows it)."""
+        return {
+            "latency": self.latency,
+            "capacity": self.capacity,
+            "plain_images": self.plain_images,
+            "fetch_remote": self.inputs.fetch_remote,
+            "faults": str(self.faults.plan),
+        }
+
     @staticmethod
     def utcnow() -> datetime:
         """Aware UTC now, for timestamps in responses."""
@@ -136,6 +167,7 @@ class EmulatorServer:
         """Clear the request log, the stats and every app's jobs."""
         self.log.clear()
         self.stats.clear()
+        self.faults.restart()
         self._released.set()
         for app in self.apps.values():
             app.reset()
@@ -202,6 +234,9 @@ class EmulatorServer:
         resp, provider = await self.dispatch(
             request.method, request.raw_path, request.raw_headers, body
         )
+        if resp.reset:
+            _reset(request)
+            return web.Response()  # aiohttp finds the connection gone and drops it
         headers = [(k, v) for k, v in resp.headers]
         if resp.content_type and not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", resp.content_type))
@@ -209,7 +244,10 @@ class EmulatorServer:
         if resp.stream is None:
             return web.Response(status=resp.status, body=resp.body, headers=headers)
         out = web.StreamResponse(status=resp.status, headers=headers)
-        out.enable_chunked_encoding()
+        if resp.length is None:
+            out.enable_chunked_encoding()
+        else:
+            out.content_length = resp.length
         sent = 0
         try:
             await out.prepare(request)
@@ -217,7 +255,10 @@ class EmulatorServer:
                 if chunk:
                     await out.write(chunk)
                     sent += len(chunk)
-            await out.write_eof()
+            if resp.length is not None and sent < resp.length and request.transport:
+                request.transport.close()  # promised more: the client sees a short body
+            else:
+                await out.write_eof()
         except ConnectionError:
             pass  # the client went away mid-stream
         finally:
@@ -252,7 +293,7 @@ class EmulatorServer:
         if head:
             method = "GET"
         if path == CONTROL or path.startswith(CONTROL + "/"):
-            return control(self, method, path[len(CONTROL) :]), "_emulator"
+            return control(self, method, path[len(CONTROL) :], body), "_emulator"
 
         headers = Headers(raw_headers)
         routed = self._route(path)
@@ -262,15 +303,26 @@ class EmulatorServer:
         self.log.append(entry)
         self.stats.add(provider, "requests")
         self.stats.add(provider, "bytes_in", len(body))
+        sub = path[len(prefix) :] or "/"
+        if app is not None and not head and app.faultable(method, sub):
+            fault = self.faults.ingress(provider)
+            if fault is not None:  # before the provider sees the request: no job exists
+                self.stats.add(provider, f"fault_{fault}")
+                entry.fault = fault
+                if fault == "reset":
+                    entry.finish(None, None)
+                    return EmulatorResponse.connection_reset(fault), provider
+                resp = app.fault_response(fault, sub)
+                entry.finish(None, resp.status)
+                self.stats.add(provider, "bytes_out", len(resp.body))
+                return resp, provider
         req: EmulatorRequest | None = None
         try:
             if app is not None:
-                req = EmulatorRequest(
-                    method, path[len(prefix) :] or "/", query, headers, body, self, prefix
-                )
+                req = EmulatorRequest(method, sub, query, headers, body, self, prefix, head=head)
                 resp = await app.handle(req)
             elif path.startswith("/files/") and method == "GET":
-                resp = self.files.serve(path.split("/")[2])
+                resp = self.files.serve(path.split("/")[2], head=head)
                 if resp.status == 200:
                     self.stats.add(provider, "downloads")
             else:
@@ -278,7 +330,26 @@ class EmulatorServer:
         except Exception as exc:
             logger.exception("emulator app %s failed on %s %s", provider, method, path)
             resp = json_response({"detail": f"Emulator error: {type(exc).__name__}: {exc}"}, 500)
+        if req is not None and req.accepted and self.faults.after(provider):
+            # The job exists (queued, or run and counted): only its answer is lost.
+            self.stats.add(provider, "fault_reset_after")
+            entry.fault = "reset_after"
+            entry.finish(req, None)
+            return EmulatorResponse.connection_reset("reset_after"), provider
+        entry.fault = resp.fault
         entry.finish(req, resp.status)
         if resp.stream is None and not head:  # aiohttp sends HEAD answers without the body
             self.stats.add(provider, "bytes_out", len(resp.body))
         return resp, provider
+
+
+def _reset(request: web.BaseRequest) -> None:
+    """Reset the request's connection (TCP RST: linger 0, then abort), unanswered."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

@@ -1,30 +1,21 @@
-"""Every uploaded and generated file, served by URL from the emulator itself."""
+"""Every uploaded and generated file, served by URL from the emulator itself.
+
+Downloads are where the ``truncate`` and ``drip`` faults (:mod:`.faults`) and the ``drip`` and
+``expire`` scenarios strike, for whichever provider made the file.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
+from .faults import cut, drip
+from .host import Host, StoredFile
 from .http import EmulatorResponse, json_response
 from .media import extension_for
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
-
-
-@dataclass
-class StoredFile:
-    """A file served by the emulator (an upload or a generated output)."""
-
-    id: str
-    name: str
-    content_type: str
-    data: bytes
-    broken: bool = False
-
+__all__ = ["FileStore", "StoredFile", "safe_name"]
 
 _FILE_ID = re.compile(r"/files/([0-9a-f]{32})(?:/|$)")
 
@@ -39,7 +30,7 @@ def safe_name(name: str) -> str:
 class FileStore:
     """Files addressable by URL on this server (a dict by id: no lookup scans)."""
 
-    def __init__(self, server: EmulatorServer) -> None:
+    def __init__(self, server: Host) -> None:
         self._server = server
         self._files: dict[str, StoredFile] = {}
 
@@ -56,15 +47,25 @@ class FileStore:
         route: str = "/files",
         file_id: str | None = None,
         broken: bool = False,
+        owner: str = "files",
+        drip: bool = False,
+        expire_after: float | None = None,
     ) -> str:
         """Store ``data`` and return its absolute URL ``<root><route>/<id>/<name>``.
 
-        ``broken`` files answer 500 on GET (the ``broken_url`` scenario).
+        ``owner`` is the provider that made the file; ``broken`` files answer 500 on GET,
+        ``drip`` ones come slowly, and ``expire_after`` seconds from now they answer 404.
         """
         fid = file_id or self.new_id()
         safe = safe_name(name) if name else f"{fid[:8]}.{extension_for(content_type)}"
-        self._files[fid] = StoredFile(fid, safe, content_type, data, broken)
+        expires = None if expire_after is None else self._server.clock() + expire_after
+        self._files[fid] = StoredFile(fid, safe, content_type, data, broken, owner, drip, expires)
         return self.url_for(fid, safe, route)
+
+    def _live(self, stored: StoredFile | None) -> StoredFile | None:
+        if stored is None or stored.expires_at is None:
+            return stored
+        return stored if self._server.clock() < stored.expires_at else None
 
     def url_for(self, file_id: str, name: str, route: str = "/files") -> str:
         """Absolute URL of a (possibly not yet stored) file."""
@@ -86,16 +87,28 @@ class FileStore:
         if not self._server.is_own_host(parts.hostname):
             return None
         match = _FILE_ID.search(parts.path)
-        return self._files.get(match.group(1)) if match else None
+        return self._live(self._files.get(match.group(1))) if match else None
 
-    def serve(self, file_id: str) -> EmulatorResponse:
-        """GET answer for a file: its bytes, 500 if broken, 404 if unknown."""
-        stored = self._files.get(file_id)
+    def serve(self, file_id: str, *, head: bool = False) -> EmulatorResponse:
+        """GET (or HEAD) answer for a file: its bytes, 500 if broken, 404 if unknown or
+        expired; a download may drip or be cut short (scenario or injected fault)."""
+        stored = self._live(self._files.get(file_id))
         if stored is None:
             return json_response({"detail": "File not found"}, 404)
         if stored.broken:
             return EmulatorResponse.raw(b"Internal Server Error", "text/plain", 500)
-        return EmulatorResponse.raw(stored.data, stored.content_type)
+        resp = EmulatorResponse.raw(stored.data, stored.content_type)
+        if head:
+            return resp
+        fault = self._server.faults.download(stored.owner)
+        if fault is not None:
+            self._server.stats.add(stored.owner, f"fault_{fault}")
+            resp.fault = fault
+        if fault == "truncate":
+            return resp.streamed(cut(stored.data))
+        if fault == "drip" or stored.drip:
+            return resp.streamed(drip(stored.data))
+        return resp
 
     def clear(self) -> None:
         """Drop every file."""

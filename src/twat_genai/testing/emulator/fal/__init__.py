@@ -8,19 +8,15 @@ Rooms: :mod:`.app` (routing, submit, status, result, cancel), :mod:`.queue` (lan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..host import Host
 from .app import NAMESPACES, FalEmulator
 from .args import IMAGE_SIZE_PRESETS
 from .endpoints import ENDPOINTS, Endpoint, Param
 from .errors import FalModelError, Outcome, error_for_code, validation_error
 from .queue import FalJob
 
-if TYPE_CHECKING:
-    from ..server import EmulatorServer
 
-
-def install(server: EmulatorServer) -> FalEmulator:
+def install(server: Host) -> FalEmulator:
     """Mount the fal emulator at ``/fal`` (one of the server's built-in apps)."""
     app = FalEmulator()
     server.mount("/fal", app)

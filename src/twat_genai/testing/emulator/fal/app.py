@@ -41,6 +41,7 @@ class FalEmulator(EmulatorApp):
         self.models = FalModels(self)
         self.queue = FalQueue(self, self._run_model)
         self.storage = FalStorage(self)
+        self._ingress_errors = 0
 
     @property
     def jobs(self) -> dict[str, FalJob]:
@@ -85,6 +86,30 @@ class FalEmulator(EmulatorApp):
             return self.storage.cdn(req, rest)
         return self.not_found(req)
 
+    # -- faults
+
+    def faultable(self, method: str, path: str) -> bool:
+        """Queue, run and REST calls pass fal's ingress; CDN downloads and the signed upload
+        target (a storage bucket, not fal) do not."""
+        parts = path.strip("/").split("/")
+        if parts[0] == "cdn" and method == "GET":
+            return False
+        return parts[:4] != ["rest", "storage", "upload", "put"]
+
+    def fault_response(self, kind: str, path: str) -> EmulatorResponse:
+        """fal's ingress refusing before any queue: a 429, or nginx's own 502/504 page with no
+        ``x-fal-request-id`` (what fal_client checks to know the request was not queued)."""
+        if kind == "429":
+            return json_response({"detail": "Too many requests"}, 429)
+        self._ingress_errors += 1
+        code, text = (502, "Bad Gateway") if self._ingress_errors % 2 else (504, "Gateway Time-out")
+        page = (
+            f"<html>\r\n<head><title>{code} {text}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{code} {text}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+        return EmulatorResponse.raw(page.encode(), "text/html", code)
+
     # -- queue
 
     def _queue(self, req: EmulatorRequest, parts: list[str]) -> EmulatorResponse:
@@ -122,7 +147,7 @@ class FalEmulator(EmulatorApp):
         if isinstance(args, EmulatorResponse):
             return args
         job = self.queue.enqueue(endpoint, app_base, args)
-        self.count("submissions")
+        self.accept(req)
         body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.id, **self.queue.urls(job)}
         body["queue_position"] = self.queue.position(job)
         return json_response(body)
@@ -171,8 +196,12 @@ class FalEmulator(EmulatorApp):
         if op == ["cancel"] and req.method == "PUT":
             self.count("cancels")
             if job is None:
+                req.note = "cancel: no such request"
                 return json_response({"status": "NOT_FOUND"}, 404)
-            status, name = self.queue.cancel(job)
+            status, name, what = self.queue.cancel(job)
+            req.note = f"cancel: {what}"
+            if job.cancel_ignored and job.state != "COMPLETED":
+                self.count("cancels_unstopped")
             return json_response({"status": name}, status)
         return self.not_found(req)
 
@@ -188,6 +217,7 @@ class FalEmulator(EmulatorApp):
             return args
         self.count("runs")
         job = self.queue.enqueue(endpoint, "/".join(parts[:n]), args)
+        self.accept(req)  # a sync run is a job too (billed like a queued one)
         await job.done.wait()
         out = job.outcome or Outcome(500, {"detail": "Internal server error"})
         return json_response(out.body, out.status, {**out.headers, "x-fal-request-id": job.id})

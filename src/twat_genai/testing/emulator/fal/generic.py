@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import media
+from ..host import Fetched
+from ..scenarios import strip_scenarios
 from . import args as fa
 from .errors import validation_error
 
@@ -29,7 +33,27 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ..scenarios import Scenarios
-    from .models import FalModels, Fetched
+
+
+class Models(Protocol):
+    """What a generic answer needs of the model side (:class:`.models.FalModels`)."""
+
+    def load(
+        self, args: Mapping[str, Any], key: str, fetched: Fetched, value: Any = None
+    ) -> Image.Image: ...
+
+    def image(
+        self,
+        img: Image.Image | None,
+        *,
+        key: str,
+        size: tuple[int, int],
+        fmt: str,
+        sc: Scenarios,
+        sync: bool,
+        caption: media.Caption | None = None,
+    ) -> dict[str, Any]: ...
+
 
 #: Pixels of a size chosen from an aspect ratio (about one megapixel, as fal's models do).
 RATIO_PIXELS = 1024 * 1024
@@ -58,7 +82,7 @@ def generic_size(args: dict[str, Any], default: tuple[int, int]) -> tuple[int, i
     return default  # "auto", other vocabularies: the model's default
 
 
-def _sources(models: FalModels, args: dict[str, Any], fetched: Fetched) -> list[Image.Image]:
+def _sources(models: Models, args: dict[str, Any], fetched: Fetched) -> list[Image.Image]:
     out: list[Image.Image] = []
     for key in _IMAGE_KEYS:
         value = args.get(key)
@@ -70,7 +94,7 @@ def _sources(models: FalModels, args: dict[str, Any], fetched: Fetched) -> list[
 
 
 def generic_output(
-    models: FalModels,
+    models: Models,
     endpoint: str,
     args: dict[str, Any],
     *,
@@ -101,9 +125,16 @@ def generic_output(
         return {"image": models.image(None, key=key, size=size, fmt=fmt, sc=sc, sync=sync)}
     count = args.get("num_images", 1)
     count = count if fa.is_int(count) and 1 <= count <= 8 else 1
+    shown = strip_scenarios(str(prompt))
     images = [
         models.image(
-            None, key=f"{endpoint}|{prompt}|{seed + i}", size=size, fmt=fmt, sc=sc, sync=sync
+            None,
+            key=f"{endpoint}|{prompt}|{seed + i}",
+            size=size,
+            fmt=fmt,
+            sc=sc,
+            sync=sync,
+            caption=media.Caption(shown, seed + i),
         )
         for i in range(count)
     ]

@@ -17,20 +17,17 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .. import media
-from ..inputs import InputError
-from ..scenarios import Scenarios
+from ..app import EmulatorApp
+from ..host import Fetched, InputError
+from ..scenarios import Scenarios, strip_scenarios
 from . import args as fa
 from .endpoints import ENDPOINTS, Endpoint, validate
 from .errors import FalModelError, Outcome, error_for_code, validation_error
 
 if TYPE_CHECKING:
-    from .app import FalEmulator
     from .queue import FalJob
 
 logger = logging.getLogger("twat_genai.testing.fal")
-
-#: Fetched inputs by URL: bytes, or why they could not be had.
-Fetched = Mapping[str, "bytes | InputError"]
 
 _LOAD_MSG = {
     "download": "Failed to load the image. Please ensure the image URL is publicly accessible.",
@@ -55,7 +52,7 @@ def input_urls(args: Mapping[str, Any]) -> list[str]:
 class FalModels:
     """The model side of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator) -> None:
+    def __init__(self, app: EmulatorApp) -> None:
         self.app = app
 
     @staticmethod
@@ -148,13 +145,17 @@ class FalModels:
         fmt: str,
         sc: Scenarios,
         sync: bool,
+        caption: media.Caption | None = None,
     ) -> dict[str, Any]:
-        """Encode (or render), store and describe one output image as fal's ``Image``."""
+        """Encode (or render), caption, store and describe one output image as fal's
+        ``Image`` (``caption`` for generated pictures, ``None`` for utility outputs)."""
         plain = self.app.server.plain_images
         if sc.blocked or img is None or plain:
-            data = media.render(key, size[0], size[1], fmt, blocked=sc.blocked, plain=plain)
+            data = media.render(
+                key, size[0], size[1], fmt, blocked=sc.blocked, plain=plain, caption=caption
+            )
         else:
-            data = media.encode(img, fmt)
+            data = media.encode(media.captioned(img, caption), fmt)
         ctype = media.content_type_for(fmt)
         if sync:
             url = media.data_uri(data, ctype)
@@ -162,7 +163,14 @@ class FalModels:
             name = f"{hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]}"
             name += "." + media.extension_for(ctype)
             url = self.app.server.files.put(
-                data, ctype, name, route=self.app.prefix + "/cdn/files", broken=sc.broken_url
+                data,
+                ctype,
+                name,
+                route=self.app.prefix + "/cdn/files",
+                broken=sc.broken_url,
+                owner=self.app.name,
+                drip=sc.drip,
+                expire_after=sc.expire,
             )
         return {"url": url, "width": size[0], "height": size[1], "content_type": ctype}
 
@@ -194,7 +202,10 @@ class FalModels:
                 else:
                     img = media.blend(base, key, strength)
             sync = bool(args.get("sync_mode"))
-            images.append(self.image(img, key=key, size=size, fmt=fmt, sc=sc, sync=sync))
+            caption = media.Caption(strip_scenarios(prompt), seed + i)
+            images.append(
+                self.image(img, key=key, size=size, fmt=fmt, sc=sc, sync=sync, caption=caption)
+            )
         return {
             "images": images,
             "timings": {"inference": round(duration, 4)},
@@ -251,7 +262,8 @@ class FalModels:
         draw = not (sc.blocked or self.app.server.plain_images)
         img = media.expand_canvas(source, canvas, size, location, key) if draw else None
         sync = bool(args.get("sync_mode"))
-        image = self.image(img, key=key, size=canvas, fmt="png", sc=sc, sync=sync)
+        caption = media.Caption(strip_scenarios(str(args.get("prompt") or "")), seed)
+        image = self.image(img, key=key, size=canvas, fmt="png", sc=sc, sync=sync, caption=caption)
         return {"image": image, "seed": seed}
 
     def _bria_genfill(
@@ -268,5 +280,10 @@ class FalModels:
             key = f"bria/genfill|{prompt}|{seed + i}"
             img = media.fill_masked(source, mask, key) if draw else None
             sync = bool(args.get("sync_mode"))
-            images.append(self.image(img, key=key, size=source.size, fmt="png", sc=sc, sync=sync))
+            caption = media.Caption(strip_scenarios(prompt), seed + i)
+            images.append(
+                self.image(
+                    img, key=key, size=source.size, fmt="png", sc=sc, sync=sync, caption=caption
+                )
+            )
         return {"images": images, "seed": seed}

@@ -15,19 +15,35 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..host import Host
 from ..scenarios import Scenarios, scenarios_in
 from .errors import Outcome
-
-if TYPE_CHECKING:
-    from .app import FalEmulator
 
 HEARTBEAT_SECONDS = 10.0
 LOG_STEPS = 4
 
 #: Produces a job's outcome (runs while the job is IN_PROGRESS).
 Runner = Callable[["FalJob", float], Awaitable[Outcome]]
+
+
+class QueueOwner(Protocol):
+    """What the queue needs of its app (:class:`.app.FalEmulator`)."""
+
+    @property
+    def server(self) -> Host: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def latency(self) -> float: ...
+
+    def count(self, key: str, n: int = 1) -> None: ...
 
 
 @dataclass(eq=False)
@@ -47,7 +63,8 @@ class FalJob:
     finished_at: float | None = None
     notes: list[tuple[float, str, str]] = field(default_factory=list)  # (offset, msg, level)
     outcome: Outcome | None = None
-    cancel_requested: bool = False
+    cancel_requested: bool = False  # removed from the queue by a cancel
+    cancel_ignored: bool = False  # cancelled while running, and ran on
     task: asyncio.Task[None] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -86,7 +103,7 @@ def _stamp(when: datetime) -> str:
 class FalQueue:
     """The jobs of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator, runner: Runner) -> None:
+    def __init__(self, app: QueueOwner, runner: Runner) -> None:
         self.app, self.runner = app, runner
         self.jobs: dict[str, FalJob] = {}
         self._lanes: dict[str, _Lane] = {}
@@ -94,10 +111,13 @@ class FalQueue:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def enqueue(self, endpoint: str, app_base: str, args: dict[str, Any]) -> FalJob:
-        """A new job, started at once when its endpoint has a free slot."""
+        """A new job, started at once when its endpoint has a free slot (a ``stuck`` one
+        waits forever, outside the lanes, so it holds no other job up)."""
         self._tickets += 1
         job = FalJob(str(uuid.uuid4()), endpoint, app_base, args, scenarios_in(args), self._tickets)
         self.jobs[job.id] = job
+        if job.scenarios.stuck:
+            return job
         lane = self._lanes.setdefault(endpoint, _Lane())
         lane.waiting.append(job.ticket)
         lane.jobs[job.ticket] = job
@@ -116,7 +136,7 @@ class FalQueue:
     def position(self, job: FalJob) -> int:
         """Jobs ahead of ``job`` in its lane (0 once it runs)."""
         lane = self._lanes.get(job.endpoint)
-        if lane is None or job.state != "IN_QUEUE":
+        if lane is None or job.state != "IN_QUEUE" or job.scenarios.stuck:
             return 0
         return bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head) - lane.head
 
@@ -193,10 +213,6 @@ class FalQueue:
             finally:
                 work.cancel()
             self.finish(job, outcome)
-        except asyncio.CancelledError:
-            if not job.cancel_requested:
-                raise
-            self._finish_cancelled(job)
         finally:
             lane.running -= 1
             self._pump(lane)
@@ -212,10 +228,11 @@ class FalQueue:
         job.done.set()
 
     def _finish_cancelled(self, job: FalJob) -> None:
-        # [uncertain] fal's docs list CANCELLATION_REQUESTED but not what the result call answers
-        # afterwards; we end the job and answer 400 with a ``client_cancelled`` error type.
+        # [uncertain] fal's docs say a queued request is removed, not what its status and
+        # result answer afterwards: COMPLETED with error_type ``client_cancelled`` (a documented
+        # request error, HTTP 499) is fal's shape for a request that did not run.
         body = {"detail": "Request was cancelled", "error_type": "client_cancelled"}
-        outcome = Outcome(400, body, {"x-fal-error-type": "client_cancelled"})
+        outcome = Outcome(499, body, {"x-fal-error-type": "client_cancelled"})
         outcome.error, outcome.error_type = "Request was cancelled", "client_cancelled"
         self.finish(job, outcome)
 
@@ -234,23 +251,33 @@ class FalQueue:
                 body["error"], body["error_type"] = job.outcome.error, job.outcome.error_type
         return body
 
-    def cancel(self, job: FalJob) -> tuple[int, str]:
-        """Cancel ``job``: ``(HTTP status, outcome name)`` for the cancel call."""
-        # [uncertain] codes from a third-party mock: 202 requested, 400 done, 404 unknown.
+    def cancel(self, job: FalJob) -> tuple[int, str, str]:
+        """Cancel ``job`` as fal does: ``(HTTP status, outcome name, what happened)``.
+
+        A queued job is removed. A running one gets the cancellation signal, which a model
+        without a cancel handler ignores (fal's docs: it "continues consuming GPU time until
+        it finishes naturally", and is billed); the emulator's models have none, so the job
+        runs on and completes. Codes [uncertain, a third-party mock]: 202 requested, 400 done.
+        """
         if job.state == "COMPLETED":
-            return 400, "ALREADY_COMPLETED"
-        job.cancel_requested = True
+            return 400, "ALREADY_COMPLETED", "already completed"
         if job.state == "IN_QUEUE":
-            lane = self._lanes.get(job.endpoint)
-            if lane is not None:
-                i = bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head)
-                if i < len(lane.waiting) and lane.waiting[i] == job.ticket:
-                    del lane.waiting[i]
-                lane.jobs.pop(job.ticket, None)
+            job.cancel_requested = True
+            self._dequeue(job)
             self._finish_cancelled(job)
-        elif job.task is not None:
-            job.task.cancel()
-        return 202, "CANCELLATION_REQUESTED"
+            return 202, "CANCELLATION_REQUESTED", "removed from the queue"
+        job.cancel_ignored = True
+        self.note(job, "Cancellation requested: no cancel handler, the request runs on", "WARN")
+        return 202, "CANCELLATION_REQUESTED", "running: the cancel did not stop it"
+
+    def _dequeue(self, job: FalJob) -> None:
+        lane = self._lanes.get(job.endpoint)
+        if lane is None:
+            return
+        i = bisect.bisect_left(lane.waiting, job.ticket, lo=lane.head)
+        if i < len(lane.waiting) and lane.waiting[i] == job.ticket:
+            del lane.waiting[i]
+        lane.jobs.pop(job.ticket, None)
 
     async def stream(self, job: FalJob, with_logs: bool) -> AsyncIterator[bytes]:
         """SSE: one ``data:`` event per visible state change, ending after COMPLETED."""
@@ -267,7 +294,7 @@ class FalQueue:
                 return
             # Queue positions move when other jobs start, so queued jobs re-check often;
             # a stream with logs wakes for each new log line.
-            wait = 0.05 if job.state == "IN_QUEUE" else 1.0
+            wait = 0.05 if job.state == "IN_QUEUE" and not job.scenarios.stuck else 1.0
             step = self.next_step_in(job) if with_logs else None
             if step is not None:
                 wait = min(wait, step + 0.001)

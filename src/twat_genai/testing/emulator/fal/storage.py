@@ -10,15 +10,13 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import media
+from ..app import EmulatorApp
 from ..http import EmulatorRequest, EmulatorResponse, json_response
 from ..store import safe_name
 from .auth import authorized, parse_args, unauthorized
-
-if TYPE_CHECKING:
-    from .app import FalEmulator
 
 
 def media_name(name: str | None) -> str:
@@ -29,7 +27,7 @@ def media_name(name: str | None) -> str:
 class FalStorage:
     """Tokens, pending uploads and multipart uploads of one fal emulator app."""
 
-    def __init__(self, app: FalEmulator) -> None:
+    def __init__(self, app: EmulatorApp) -> None:
         self.app = app
         self._tokens: set[str] = set()
         self._multipart: dict[str, dict[str, Any]] = {}
@@ -102,7 +100,12 @@ class FalStorage:
         if ctype == "application/octet-stream":
             ctype = media.sniff_content_type(data)
         url = self.app.server.files.put(
-            data, ctype, name, route=self.app.prefix + "/cdn/files", file_id=file_id
+            data,
+            ctype,
+            name,
+            route=self.app.prefix + "/cdn/files",
+            file_id=file_id,
+            owner=self.app.name,
         )
         req.args = {"file_name": name, "content_type": ctype, "bytes": len(data)}
         self.app.count("uploads")
@@ -137,7 +140,7 @@ class FalStorage:
                 return self._multipart_op(req, parts[parts.index("multipart") + 1 :])
             if req.method == "GET":
                 req.endpoint = "files"
-                resp = self.app.server.files.serve(fid)
+                resp = self.app.server.files.serve(fid, head=req.head)
                 if resp.status == 200:
                     self.app.count("downloads")
                 return resp
