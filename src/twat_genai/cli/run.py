@@ -378,10 +378,7 @@ class _Printer:
                 )
             return
         if outcome.status == "ok":
-            for w in getattr(result, "warnings", []) or []:
-                if w not in self._warned and not self.quiet and not self.json:
-                    self._warned.add(w)
-                    output.warn(w)
+            self._warn(getattr(result, "warnings", []) or [])
             if self.json:
                 output.emit_json(
                     {
@@ -404,11 +401,20 @@ class _Printer:
                     "error": outcome.message,
                 }
             )
+        # What was said about the request (a retired model sent anyway) explains the failure.
+        self._warn(getattr(outcome.error, "warnings", []) or [])
         if not isinstance(outcome.error, asyncio.CancelledError):
             label = outcome.item.label
             output.error(
                 f"{outcome.status}: {label[:60]}: {outcome.message}" if label else outcome.message
             )
+
+    def _warn(self, warnings: list[str]) -> None:
+        """Each warning once per run, on stderr (not with --quiet or --json)."""
+        for w in warnings:
+            if w not in self._warned and not self.quiet and not self.json:
+                self._warned.add(w)
+                output.warn(w)
 
 
 def _paths(result: Any) -> list[str]:

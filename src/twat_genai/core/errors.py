@@ -76,6 +76,8 @@ class ProviderError(TwatGenAiError):
         self.error_type = error_type
         self.body = body
         self.retry_after = retry_after
+        #: What the core warned about the request that failed (set by the core, not the caller).
+        self.warnings: list[str] = []
         if retryable is not None:
             self.retryable = retryable
         prefix = f"{provider}: " if provider and not message.startswith(f"{provider}:") else ""

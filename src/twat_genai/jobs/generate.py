@@ -183,10 +183,14 @@ async def generate(
     request, info, adapt_warnings = adapt_request(provider, request, allow_retired=allow_retired)
     warnings = [*(warnings or []), *adapt_warnings]
     parts = split_n(request, max(1, info.max_images))
-    with noting_inputs() as notes:
-        responses = await _all_or_none(
-            [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
-        )
+    try:
+        with noting_inputs() as notes:
+            responses = await _all_or_none(
+                [provider.generate(p, c) for p, c in zip(parts, ctx.split(len(parts)), strict=True)]
+            )
+    except ProviderError as exc:
+        exc.warnings = [*warnings, *exc.warnings]  # e.g. a retired model sent anyway
+        raise
     remote_done = time.monotonic()
     # The remote work is over: a batch runner may start the next job while this one saves.
     ctx.event("remote_done", calls=len(parts))
