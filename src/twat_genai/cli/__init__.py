@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, ValidationError):
             raise
         from twat_genai.cli.output import error
+        from twat_genai.core.errors import usage_error
 
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or exc.title
-        error(f"invalid {where}: {first.get('msg')}")
+        error(str(usage_error(exc)))
         return 2

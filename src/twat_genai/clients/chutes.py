@@ -20,13 +20,6 @@ from twat_genai.providers.chutes.endpoints import DEFAULT_IMAGE_MODEL
 from twat_genai.providers.chutes.provider import ChutesProvider
 
 
-def _image(value: Any) -> ImageInput:
-    try:
-        return ImageInput.from_any(value)
-    except ValueError as exc:
-        raise UsageError(f"chutes: bad input image: {exc}") from None
-
-
 class ChutesClient(ProviderFacade):
     """Chutes image, edit, background removal and video: each call saves files + sidecars.
 
@@ -94,7 +87,7 @@ class ChutesClient(ProviderFacade):
         )
         return ImageEditRequest(
             prompt=prompt,
-            images=[_image(image)],
+            images=[ImageInput.from_any(image)],
             seed=seed,
             guidance_scale=guidance_scale,
             num_inference_steps=steps,
@@ -123,8 +116,8 @@ class ChutesClient(ProviderFacade):
         only when 540P was asked for explicitly (it has no twin there)."""
         return VideoGenerationRequest(
             prompt=prompt,
-            first_frame=None if first_frame is None else _image(first_frame),
-            last_frame=None if last_frame is None else _image(last_frame),
+            first_frame=None if first_frame is None else ImageInput.from_any(first_frame),
+            last_frame=None if last_frame is None else ImageInput.from_any(last_frame),
             resolution=resolution,
             fps=fps,
             num_frames=num_frames,
@@ -188,7 +181,7 @@ class ChutesClient(ProviderFacade):
 
     async def aremove_background(self, image: Any) -> ProviderResponse:
         """Cut the subject out: an RGBA PNG."""
-        return await self.arun(BackgroundRemovalRequest(image=_image(image)))
+        return await self.arun(BackgroundRemovalRequest(image=ImageInput.from_any(image)))
 
     async def agenerate_video(
         self,

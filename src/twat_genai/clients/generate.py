@@ -115,10 +115,7 @@ async def _check_inputs(spec: Spec) -> None:
     from twat_genai.core.inputs import ImageInput, validate_local_input
 
     for value in [*image_list(spec.images), *([spec.mask] if spec.mask is not None else [])]:
-        try:
-            inp = ImageInput.from_any(value)
-        except ValueError as exc:
-            raise UsageError(f"bad input image {str(value)[:80]!r}: {exc}") from None
+        inp = ImageInput.from_any(value)  # a UsageError naming what is wrong with it
         if not inp.is_remote:
             await asyncio.to_thread(validate_local_input, inp)
 

@@ -158,8 +158,8 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
     from twat_genai.core.lora import parse_lora_spec
     from twat_genai.core.sizes import ImageSizes, parse_image_size
 
-    images = [_input(i) for i in spec.images]
-    mask = _input(spec.mask) if spec.mask is not None else None
+    images = [ImageInput.from_any(i) for i in spec.images]
+    mask = ImageInput.from_any(spec.mask) if spec.mask is not None else None
     kind = info.kind if info.known else ("edit" if images else "text-to-image")
     selection = parse_lora_spec(spec.lora) if spec.lora else None
     final = selection.apply_to_prompt(prompt) if selection and selection.loras else prompt
@@ -220,13 +220,6 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
     if spec.strength is not None:
         raise UsageError("--strength applies to an input image: give one with --image")
     return validated(ImageGenerationRequest, fields)
-
-
-def _input(value: Any) -> ImageInput:
-    try:
-        return ImageInput.from_any(value)
-    except ValueError as exc:
-        raise UsageError(f"bad input image {str(value)[:80]!r}: {exc}") from None
 
 
 def image_list(values: Sequence[Any] | None) -> list[Any]:
