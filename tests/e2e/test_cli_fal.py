@@ -796,7 +796,7 @@ def test_unwritable_output_folder_fails_before_anything_is_paid(run_cli, request
 @pytest.mark.parametrize("flag", ["--concurrency", "--expand_limit"])
 def test_counts_below_one_are_usage_errors(run_cli, flag):
     code, _, err = run_cli("text", "--prompts", "x", flag, "0")
-    assert code == 2 and "must be at least 1, got 0" in err
+    assert code == 2 and f"{flag}: '0' is below 1: give a whole number of at least 1" in err
 
 
 def test_upscale_options_set_to_zero_reach_fal(run_cli, requests_log, make_image, tmp_path):
