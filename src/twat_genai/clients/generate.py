@@ -154,6 +154,10 @@ async def agenerate(
     (paths, URLs, bytes, PIL images); ``params`` go to the provider as given. Not journaled
     unless ``journal=True``: two identical calls make two images.
     """
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise UsageError(
+            f"invalid concurrency: use a whole number of at least 1 (got {concurrency!r})"
+        )
     spec = Spec(
         prompt=prompt,
         model=model,

@@ -46,6 +46,8 @@ SPEC_KEYS = (
     "lora",
     "params",
 )
+#: Request fields by the names the caller gave them (``generate()``, a ``--batch`` line).
+_NAMES = {"n": "num_images", "size": "image_size", "first_frame": "images", "last_frame": "images"}
 _ALIASES = {
     "prompts": "prompt",
     "input_image": "images",
@@ -181,11 +183,12 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
                 "guidance_scale": spec.guidance_scale,
                 "num_inference_steps": spec.num_inference_steps,
             },
+            names=_NAMES,
         )
     if kind == "background-removal":
         if len(images) != 1:
             raise UsageError(f"{model} removes the background of one image: give one --image")
-        return validated(BackgroundRemovalRequest, {**common, "image": images[0]})
+        return validated(BackgroundRemovalRequest, {**common, "image": images[0]}, names=_NAMES)
     size: dict[str, Any] = {}
     if spec.image_size is not None:
         parsed = parse_image_size(spec.image_size)
@@ -214,12 +217,13 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
         return validated(
             ImageEditRequest,
             {**fields, "images": images, "mask": mask, "strength": spec.strength},
+            names=_NAMES,
         )
     if mask is not None:
         raise UsageError("--mask needs an input image to edit (--image)")
     if spec.strength is not None:
         raise UsageError("--strength applies to an input image: give one with --image")
-    return validated(ImageGenerationRequest, fields)
+    return validated(ImageGenerationRequest, fields, names=_NAMES)
 
 
 def image_list(values: Sequence[Any] | None) -> list[Any]:
