@@ -344,7 +344,9 @@ def test_scale_is_after_the_last_colon_outside_the_url_authority(
      ("https://host:99999/x.safetensors", "malformed port"),
      ("https://:8080/x.safetensors", "has no host"),
      ("hf://owner/name", "the scheme 'hf://'"),
-     ("https://host/a b.safetensors", "has a space")],
+     ("https://host/a b.safetensors", "has a space"),
+     ("https://host/x.safetensors::1", "has a ':' in its path"),
+     ("https://host/x:1:2", "has a ':' in its path")],
 )  # fmt: skip
 def test_bad_scales_and_urls_are_errors(spec: str, message: str) -> None:
     """A scale that is not a number is refused, not sent as part of the path; LoRA URLs are

@@ -227,6 +227,16 @@ def _find_key(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> str | 
     return None
 
 
+def _authority_end(text: str) -> int:
+    """Where the path of a ``scheme://host:port/path`` URL starts (0 for text with no scheme)."""
+    scheme = url_scheme(text)
+    if scheme is None:
+        return 0
+    start = len(scheme) + 3
+    path = re.search(r"[/?#]", text[start:])
+    return start + path.start() if path else len(text)
+
+
 def _split_scale(phrase: str) -> tuple[str, float | None]:
     """``ident:scale`` -> (ident, scale); no colon -> (phrase, None).
 
@@ -235,14 +245,8 @@ def _split_scale(phrase: str) -> tuple[str, float | None]:
     ``https://host:8080/x.safetensors:0.7`` has 0.7). It must then be a finite number.
     """
     cut = phrase.rfind(":")
-    if cut < 0:
-        return phrase, None
-    scheme = url_scheme(phrase)
-    if scheme is not None:
-        start = len(scheme) + 3
-        path = re.search(r"[/?#]", phrase[start:])
-        if cut < (start + path.start() if path else len(phrase)):
-            return phrase, None  # the colon of scheme:// or host:port
+    if cut < 0 or cut < _authority_end(phrase):
+        return phrase, None  # no colon, or the colon of scheme:// or host:port
     head, tail = phrase[:cut].strip(), phrase[cut + 1 :].strip()
     if not head:
         raise UsageError(
@@ -307,6 +311,11 @@ class _Parser:
             check_http_url(ident, "LoRA URL", other="an owner/name repo id or a library key")
             if any(c.isspace() for c in ident):
                 raise UsageError(f"LoRA URL {ident!r} has a space in it: write it as %20")
+            if ":" in ident[_authority_end(ident) :]:
+                raise UsageError(
+                    f"LoRA URL {ident!r} has a ':' in its path: write it as %3A "
+                    "(a ':' there would be read as the start of a scale)"
+                )
         elif not _REPO_ID_RE.match(ident):
             raise _unknown(ident, self.library)
         out.add([LoraWeight(path=ident, scale=1.0 if scale is None else scale)])
