@@ -179,9 +179,9 @@ def test_parse_does_not_load_library_for_objects(monkeypatch: pytest.MonkeyPatch
 # --- spec parsing -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [None, "", "  ", [], " ; ;"])
+@pytest.mark.parametrize("spec", [None, "", "  ", []])
 def test_empty_specs(spec: object) -> None:
-    """None, empty strings and empty lists select nothing."""
+    """None, a blank string and an empty list select nothing."""
     sel = parse_lora_spec(spec)  # type: ignore[arg-type]
     assert sel.loras == [] and sel.triggers == []
     assert not sel
@@ -304,6 +304,64 @@ def test_unknown_phrase_without_close_keys_lists_keys() -> None:
     """With nothing close, the library keys are listed."""
     with pytest.raises(UsageError, match=r"library keys: 'gstdrw style'"):
         parse_lora_spec("zzzzzz:0.5")
+
+
+@pytest.mark.parametrize(
+    ("spec", "entry"),
+    [(";;", "entry 1 of 3"), ("a/b;;c/d", "entry 2 of 3"), (" ; ;", "entry 1 of 3"),
+     ("shou_xin;", "entry 2 of 2"), (["a/b", " "], "entry ' '")],
+)  # fmt: skip
+def test_empty_entries_are_errors(spec: object, entry: str) -> None:
+    """An empty entry between, before or after ';' (or in a list) is refused, naming which."""
+    with pytest.raises(UsageError) as info:
+        parse_lora_spec(spec)  # type: ignore[arg-type]
+    assert f"empty LoRA {entry}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "scale"),
+    [("https://host:8080/x.safetensors", "https://host:8080/x.safetensors", 1.0),
+     ("https://host:8080/x.safetensors:0.7", "https://host:8080/x.safetensors", 0.7),
+     ("http://127.0.0.1:9/l.safetensors : 2", "http://127.0.0.1:9/l.safetensors", 2.0),
+     ("https://host/x?rev=1:0.5", "https://host/x?rev=1", 0.5),
+     ("https://host:8080", "https://host:8080", 1.0)],
+)  # fmt: skip
+def test_scale_is_after_the_last_colon_outside_the_url_authority(
+    spec: str, path: str, scale: float
+) -> None:
+    """The colon of ``scheme://`` and ``host:port`` never starts a scale; the last colon after
+    them does."""
+    assert parse_lora_spec(spec).loras == [LoraWeight(path=path, scale=scale)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("https://x/y.safetensors:abc", "invalid LoRA scale 'abc'"),
+     ("https://host:8080/x:", "invalid LoRA scale ''"),
+     ("shou_xin:abc", "invalid LoRA scale 'abc'"),
+     ("owner/name:1e999", "invalid LoRA scale '1e999'"),
+     (":0.5", "has a scale but no name"),
+     ("https://host:99999/x.safetensors", "malformed port"),
+     ("https://:8080/x.safetensors", "has no host"),
+     ("hf://owner/name", "the scheme 'hf://'"),
+     ("https://host/a b.safetensors", "has a space"),
+     ("https://host/x.safetensors::1", "has a ':' in its path"),
+     ("https://host/x:1:2", "has a ':' in its path")],
+)  # fmt: skip
+def test_bad_scales_and_urls_are_errors(spec: str, message: str) -> None:
+    """A scale that is not a number is refused, not sent as part of the path; LoRA URLs are
+    checked like input URLs."""
+    with pytest.raises(UsageError) as info:
+        parse_lora_spec(spec)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_name_with_a_scale_suggests_the_closest_key() -> None:
+    """The suggestion is made for the name without its scale."""
+    with pytest.raises(
+        UsageError, match=r"unknown LoRA 'SKETCH SMUGE'.*did you mean 'Sketch Smudge'"
+    ):
+        parse_lora_spec("SKETCH SMUGE:0.5")
 
 
 def test_non_finite_scale_is_an_error() -> None:

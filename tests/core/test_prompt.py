@@ -33,8 +33,8 @@ from twat_genai.core.prompt import (
         ("a {,b}", ["a", "a b"]),
         ("a {,b} {,c} d", ["a d", "a c d", "a b d", "a b c d"]),
         ("a{,b}c", ["ac", "abc"]),
-        ("a }b", ["a }b"]),
-        ("x} {y,z}", ["x} y", "x} z"]),
+        (r"a \}b", ["a }b"]),
+        (r"x\} {y,z}", ["x} y", "x} z"]),
         (r"a\, b\{c\}\;d\\e", ["a, b{c};d\\e"]),
         (r"{a\,b,c}", ["a,b", "c"]),
         (r"a\q", [r"a\q"]),
@@ -71,17 +71,35 @@ def test_non_string_list_item_is_a_usage_error() -> None:
         expand_prompts(["a", 3])  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize(("source", "position"), [("{a", 1), ("ab {x,y", 4), ("a; b {c", 6)])
-def test_unmatched_brace_names_its_1_based_position(source: str, position: int) -> None:
-    """An unmatched '{' is a UsageError naming its 1-based character position."""
+@pytest.mark.parametrize(
+    ("source", "brace", "position"),
+    [
+        ("{a", "{", 1),
+        ("ab {x,y", "{", 4),
+        ("a; b {c", "{", 6),
+        ("a }b", "}", 3),
+        ("x} {y,z}", "}", 2),
+        ("{a,b}} c", "}", 6),
+        ("a; b}", "}", 5),
+        ("{a,{b}", "{", 1),
+    ],
+)
+def test_unmatched_brace_names_its_1_based_position(source: str, brace: str, position: int) -> None:
+    """An unmatched '{' or '}' is a UsageError naming its 1-based position and the escape."""
     with pytest.raises(UsageError) as info:
         expand_prompts(source)
-    assert f"unmatched '{{' at character {position} (1-based)" in str(info.value)
+    message = str(info.value)
+    assert f"unmatched '{brace}' at character {position} (1-based)" in message
+    assert f"escape it as \\{brace}" in message
+    assert "\n" not in message
+    with pytest.raises(UsageError):
+        count_expansions(source)  # the count preview refuses it too
 
 
 def test_escaped_brace_is_not_unmatched() -> None:
-    """An escaped '{' needs no closing brace."""
+    """An escaped '{' needs no closing brace, an escaped '}' no opening one."""
     assert expand_prompts(r"a \{b") == ["a {b"]
+    assert expand_prompts(r"a \}b {c\},d}") == ["a }b c}", "a }b d"]
 
 
 def test_limit_is_enforced_with_the_count() -> None:

@@ -118,6 +118,27 @@ def test_a_registered_key_inside_a_prompt_is_masked(tmp_path: Path) -> None:
     assert record["headers"] == {"Authorization": MASK}
 
 
+def test_each_part_of_an_id_secret_key_is_masked_alone() -> None:
+    """A fal key ``id:secret`` is masked whole, and an error echoing only its id or only its
+    secret is masked too; a part too short to be unambiguous is left alone."""
+    register_secret("keyid-7f3a9c:sEcReT-pArT-4e1d88")
+    assert (
+        redact("401: unknown secret sEcReT-pArT-4e1d88 for key")
+        == "401: unknown secret *** for key"
+    )
+    assert redact("no such key id keyid-7f3a9c") == "no such key id ***"
+    assert redact("Key keyid-7f3a9c:sEcReT-pArT-4e1d88") == "Key ***"
+    register_secret("abc:longer-secret-part-99")
+    assert redact("abc def longer-secret-part-99") == "abc def ***"
+
+
+def test_each_part_of_an_environment_key_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a key from the environment."""
+    monkeypatch.setenv("FAL_KEY", "envkeyid0:envsecret-000111")
+    assert redact("bad credentials: envsecret-000111") == "bad credentials: ***"
+    assert redact("envkeyid0 is revoked") == "*** is revoked"
+
+
 def test_an_environment_key_inside_a_prompt_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "opensesame")
     assert redact("say opensesame to the castle") == f"say {MASK} to the castle"

@@ -581,6 +581,7 @@ def test_missing_key_is_usage_error(run_cli, requests_log, tmp_path, monkeypatch
     [
         pytest.param(("text", "--prompts", "a cat", "--image_size", "foo"), id="bad-size"),
         pytest.param(("text", "--prompts", "a {red,blue car"), id="unmatched-brace"),
+        pytest.param(("text", "--prompts", "a red} car"), id="unmatched-closing-brace"),
         pytest.param(("text", "--prompts", "a cat", "--num_images", "0"), id="zero-images"),
         pytest.param(
             ("image", "--input_image", "in.png", "--prompts", "a cat", "--strength", "2"),
@@ -589,7 +590,7 @@ def test_missing_key_is_usage_error(run_cli, requests_log, tmp_path, monkeypatch
     ],
 )
 def test_bad_input_exits_2(run_cli, requests_log, make_image, tmp_path, argv):
-    """Bad input (size, unmatched ``{``, 0 images, strength > 1) exits 2 with one stderr line, before any request or file."""
+    """Bad input (size, unmatched ``{`` or ``}``, 0 images, strength > 1) exits 2 with one stderr line, before any request or file."""
     make_image(tmp_path / "in.png", (64, 64))
     code, _, err = run_cli(*argv)
     assert code == 2, err
@@ -795,7 +796,7 @@ def test_unwritable_output_folder_fails_before_anything_is_paid(run_cli, request
 @pytest.mark.parametrize("flag", ["--concurrency", "--expand_limit"])
 def test_counts_below_one_are_usage_errors(run_cli, flag):
     code, _, err = run_cli("text", "--prompts", "x", flag, "0")
-    assert code == 2 and "must be at least 1, got 0" in err
+    assert code == 2 and f"{flag}: '0' is below 1: give a whole number of at least 1" in err
 
 
 def test_upscale_options_set_to_zero_reach_fal(run_cli, requests_log, make_image, tmp_path):

@@ -22,11 +22,11 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from twat_genai.cli.parser import build_parser, hoist_command
+    from twat_genai.cli.parser import build_parser, hoist_command, parse
 
     args_in = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(hoist_command(args_in, parser))
+    args = parse(parser, hoist_command(args_in, parser))
     import shlex
 
     args.command_line = shlex.join(["twat-genai", *args_in])  # recorded in every sidecar
@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, ValidationError):
             raise
         from twat_genai.cli.output import error
+        from twat_genai.core.errors import usage_error
 
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or exc.title
-        error(f"invalid {where}: {first.get('msg')}")
+        error(str(usage_error(exc)))
         return 2

@@ -6,29 +6,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from twat_genai.cli.argtypes import (
+    above_zero,
+    at_least_one,
+    fraction,
+    not_blank,
+    not_negative,
+    number,
+    one_of,
+    port,
+    seed_or_random,
+    whole,
+)
+
 Builder = Callable[[argparse.ArgumentParser], None]
-
-
-def _positive_float(text: str) -> float:
-    """An argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _opt(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, **kw: object) -> None:
@@ -63,14 +54,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _opt(
         g,
         "concurrency",
-        type=_positive_int,
+        type=at_least_one,
         metavar="N",
         help="items run at once (default: the provider's)",
     )
     _opt(
         g,
         "expand_limit",
-        type=_positive_int,
+        type=at_least_one,
         default=1000,
         metavar="N",
         help="refuse prompts expanding to more (default 1000)",
@@ -80,7 +71,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _opt(
         g,
         "budget",
-        type=_positive_float,
+        type=not_negative,
         metavar="USD",
         help="refuse to start above this estimated cost, stop starting items once it is spent",
     )
@@ -110,7 +101,7 @@ def _prompt_options(p: argparse.ArgumentParser, *, positional: bool = True) -> N
         help="prompt; ';' separates prompts, {a,b} expands to each option",
     )
     _opt(p, "negative_prompt", metavar="TEXT", help="what to avoid")
-    _opt(p, "seed", type=int, help="random seed")
+    _opt(p, "seed", type=whole, help="random seed")
 
 
 def _flux_options(p: argparse.ArgumentParser) -> None:
@@ -124,13 +115,23 @@ def _flux_options(p: argparse.ArgumentParser) -> None:
     _opt(
         g,
         "lora",
+        type=_LORA,
         metavar="SPEC",
         help="LoRA: library key, URL or repo id, ':scale' optional, ';' for several",
     )
-    _opt(g, "guidance_scale", type=float, metavar="X", help="default 3.5")
-    _opt(g, "num_inference_steps", type=int, metavar="N", help="default 28")
-    _opt(g, "num_images", type=int, default=1, metavar="N", help="images per prompt (default 1)")
-    _opt(g, "output_format", choices=["jpeg", "png"], help="image format fal returns")
+    _opt(g, "guidance_scale", type=number, metavar="X", help="default 3.5")
+    _opt(g, "num_inference_steps", type=at_least_one, metavar="N", help="default 28")
+    _opt(
+        g,
+        "num_images",
+        type=at_least_one,
+        default=1,
+        metavar="N",
+        help="images per prompt (default 1)",
+    )
+    _opt(
+        g, "output_format", type=_FORMATS, choices=["jpeg", "png"], help="image format fal returns"
+    )
     _flag(g, "enable_safety_checker", "ask fal to flag NSFW outputs (flagged images are not saved)")
 
 
@@ -143,6 +144,11 @@ def _input_option(p: argparse.ArgumentParser, required: bool = True) -> None:
         help="input image: local file or URL",
     )
 
+
+_LORA = not_blank("give a library key, URL or owner/name repo id, or drop --lora")
+_FORMATS = one_of(("jpeg", "png"))
+#: The argparse type of each kind of upscaler option.
+_TYPES: dict[type, object] = {int: whole, float: number}
 
 #: Upscaler options: flag -> (type, help). Names match UpscaleConfig fields.
 UPSCALE_OPTIONS: dict[str, tuple[type, str]] = {
@@ -182,7 +188,13 @@ def _text(p: argparse.ArgumentParser) -> None:
 def _image(p: argparse.ArgumentParser) -> None:
     _input_option(p)
     _prompt_options(p)
-    _opt(p, "strength", type=float, default=0.75, help="how far to move from the input, 0-1 (0.75)")
+    _opt(
+        p,
+        "strength",
+        type=fraction,
+        default=0.75,
+        help="how far to move from the input, 0-1 (0.75)",
+    )
     _flux_options(p)
     _run_options(p)
 
@@ -197,25 +209,33 @@ def _control(p: argparse.ArgumentParser) -> None:
 def _upscale(p: argparse.ArgumentParser) -> None:
     _input_option(p)
     _prompt_options(p)
-    _opt(p, "tool", choices=UPSCALE_TOOL_NAMES, default="esrgan", help="upscaler (default esrgan)")
-    _opt(p, "scale", type=float, help="upscale factor for tools that take one")
+    _opt(
+        p,
+        "tool",
+        type=one_of(UPSCALE_TOOL_NAMES),
+        choices=UPSCALE_TOOL_NAMES,
+        default="esrgan",
+        help="upscaler (default esrgan)",
+    )
+    _opt(p, "scale", type=above_zero, help="upscale factor for tools that take one")
     g = p.add_argument_group("tool options")
     for name, (kind, help_text) in UPSCALE_OPTIONS.items():
         if kind is bool:
             _flag(g, name, help_text)
         else:
-            _opt(g, name, type=kind, help=help_text)
+            _opt(g, name, type=_TYPES.get(kind, kind), help=help_text)
     _run_options(p)
 
 
 def _outpaint(p: argparse.ArgumentParser) -> None:
     _input_option(p)
     _prompt_options(p)
-    _opt(p, "target_width", type=int, required=True, metavar="W", help="canvas width")
-    _opt(p, "target_height", type=int, required=True, metavar="H", help="canvas height")
+    _opt(p, "target_width", type=at_least_one, required=True, metavar="W", help="canvas width")
+    _opt(p, "target_height", type=at_least_one, required=True, metavar="H", help="canvas height")
     _opt(
         p,
         "tool",
+        type=one_of(("bria", "flux")),
         choices=["bria", "flux"],
         default="bria",
         help="bria (default, with GenFill border pass) or flux",
@@ -223,21 +243,21 @@ def _outpaint(p: argparse.ArgumentParser) -> None:
     _opt(
         p,
         "border",
-        type=float,
+        type=not_negative,
         default=5.0,
         metavar="PERCENT",
         help="bria GenFill border, %% of the shorter side (5; 0 = off)",
     )
-    _opt(p, "num_images", type=int, default=1, metavar="N", help="images (default 1)")
+    _opt(p, "num_images", type=at_least_one, default=1, metavar="N", help="images (default 1)")
     g = p.add_argument_group("flux settings")
-    _opt(g, "lora", metavar="SPEC", help="LoRA (flux only)")
-    _opt(g, "guidance_scale", type=float, default=3.5, metavar="X")
-    _opt(g, "num_inference_steps", type=int, default=28, metavar="N")
+    _opt(g, "lora", type=_LORA, metavar="SPEC", help="LoRA (flux only)")
+    _opt(g, "guidance_scale", type=number, default=3.5, metavar="X")
+    _opt(g, "num_inference_steps", type=at_least_one, default=28, metavar="N")
     _run_options(p)
 
 
 def _common_gen(p: argparse.ArgumentParser) -> None:
-    _opt(p, "seed", type=int, help="random seed")
+    _opt(p, "seed", type=whole, help="random seed")
     _opt(p, "negative_prompt", metavar="TEXT", help="what to avoid")
     _opt(p, "prompts", metavar="TEXT", help="prompt(s), same grammar as 'text' (instead of PROMPT)")
 
@@ -250,10 +270,10 @@ def _chutes_image(p: argparse.ArgumentParser) -> None:
         default="FLUX.1-dev",
         help="Chutes image model (default FLUX.1-dev; 'hidream' for HiDream)",
     )
-    _opt(p, "width", type=int, default=1024, help="128-2048 (1024)")
-    _opt(p, "height", type=int, default=1024, help="128-2048 (1024)")
-    _opt(p, "guidance_scale", type=float, metavar="X", help="1-20")
-    _opt(p, "steps", type=int, metavar="N", help="inference steps, 1-50")
+    _opt(p, "width", type=at_least_one, default=1024, help="128-2048 (1024)")
+    _opt(p, "height", type=at_least_one, default=1024, help="128-2048 (1024)")
+    _opt(p, "guidance_scale", type=number, metavar="X", help="1-20")
+    _opt(p, "steps", type=at_least_one, metavar="N", help="inference steps, 1-50")
     _common_gen(p)
     _run_options(p)
 
@@ -267,10 +287,10 @@ def _chutes_video(p: argparse.ArgumentParser) -> None:
     )
     _opt(p, "first_frame", metavar="IMAGE", help="start from this image (image-to-video)")
     _opt(p, "last_frame", metavar="IMAGE", help="end on this image (needs --first_frame)")
-    _opt(p, "fps", type=int, help="frames per second")
-    _opt(p, "num_frames", type=int, metavar="N", help="number of frames")
-    _opt(p, "guidance_scale", type=float, metavar="X")
-    _opt(p, "steps", type=int, metavar="N", help="inference steps")
+    _opt(p, "fps", type=at_least_one, help="frames per second")
+    _opt(p, "num_frames", type=at_least_one, metavar="N", help="number of frames")
+    _opt(p, "guidance_scale", type=number, metavar="X")
+    _opt(p, "steps", type=at_least_one, metavar="N", help="inference steps")
     _common_gen(p)
     _run_options(p)
 
@@ -284,9 +304,9 @@ def _rembg(p: argparse.ArgumentParser) -> None:
 def _openai_image(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", nargs="?", help="the prompt")
     _opt(p, "model", default="gpt", help="gpt (= gpt-image-2, default), nano, or any model name")
-    _opt(p, "width", type=int, help="output width")
-    _opt(p, "height", type=int, help="output height")
-    _opt(p, "n", type=int, default=1, help="images per prompt (1)")
+    _opt(p, "width", type=at_least_one, help="output width")
+    _opt(p, "height", type=at_least_one, help="output height")
+    _opt(p, "n", type=at_least_one, default=1, help="images per prompt (1)")
     _opt(p, "quality", help="low, medium, high or auto")
     _opt(p, "background", help="transparent, opaque or auto")
     _opt(p, "output_format", help="png, jpeg or webp")
@@ -315,10 +335,22 @@ def _gemini_transform(p: argparse.ArgumentParser) -> None:
 
 def _emulator(p: argparse.ArgumentParser) -> None:
     _opt(p, "host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    _opt(p, "port", type=int, default=8765, help="port (0 = any free port; default 8765)")
-    _opt(p, "latency", type=float, default=0.0, metavar="SECONDS", help="processing time per job")
+    _opt(p, "port", type=port, default=8765, help="port (0 = any free port; default 8765)")
     _opt(
-        p, "capacity", type=int, default=8, metavar="N", help="jobs processed at once per endpoint"
+        p,
+        "latency",
+        type=not_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="processing time per job",
+    )
+    _opt(
+        p,
+        "capacity",
+        type=at_least_one,
+        default=8,
+        metavar="N",
+        help="jobs processed at once per endpoint",
     )
     # default None: the TWAT_GENAI_EMULATOR_* environment variables decide when a flag is absent
     _opt(
@@ -386,23 +418,29 @@ def _generate(p: argparse.ArgumentParser) -> None:
         help="preset (SQ HD ...) or W,H / WxH",
     )
     _opt(g, "aspect_ratio", metavar="W:H", help="e.g. 16:9")
-    _opt(g, "seed", type=int, help="random seed")
+    _opt(g, "seed", type=whole, help="random seed")
     g.add_argument(
         "--num_images",
         "--num-images",
         "-n",
         dest="num_images",
-        type=_positive_int,
+        type=at_least_one,
         default=1,
         metavar="N",
         help="images per prompt (default 1)",
     )
     _opt(g, "negative_prompt", metavar="TEXT", help="what to avoid")
     _opt(g, "resolution", metavar="TIER", help="the provider's own resolution tier, e.g. 2K")
-    _opt(g, "guidance_scale", type=float, metavar="X")
-    _opt(g, "num_inference_steps", type=int, metavar="N")
-    _opt(g, "strength", type=float, metavar="X", help="how far to move from the input, 0-1")
-    _opt(g, "lora", metavar="SPEC", help="LoRA: library key, URL or repo id, ':scale' optional")
+    _opt(g, "guidance_scale", type=number, metavar="X")
+    _opt(g, "num_inference_steps", type=at_least_one, metavar="N")
+    _opt(g, "strength", type=fraction, metavar="X", help="how far to move from the input, 0-1")
+    _opt(
+        g,
+        "lora",
+        type=_LORA,
+        metavar="SPEC",
+        help="LoRA: library key, URL or repo id, ':scale' optional",
+    )
     _opt(p, "batch", metavar="FILE.jsonl", help="one job per line: {prompt, model, params, ...}")
     _run_options(p)
 
@@ -412,6 +450,7 @@ def _rerun(p: argparse.ArgumentParser) -> None:
     _opt(
         p,
         "seed",
+        type=seed_or_random,
         metavar="N|random",
         help="the recorded seed (default), another one, or 'random' for a variation",
     )
@@ -426,8 +465,9 @@ def _models(p: argparse.ArgumentParser) -> None:
 
 
 def _aliases(p: argparse.ArgumentParser) -> None:
+    actions = ("list", "set", "remove")
     p.add_argument(
-        "action", nargs="?", choices=["list", "set", "remove"], default="list", help="(list)"
+        "action", nargs="?", type=one_of(actions), choices=actions, default="list", help="(list)"
     )
     p.add_argument("name", nargs="?", help="the alias")
     p.add_argument("target", nargs="?", help="the model it names (set)")

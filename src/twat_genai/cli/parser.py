@@ -4,15 +4,81 @@ with flags accepted before or after the command. Imports nothing heavy: ``--help
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
+from typing import NoReturn
 
 from twat_genai.cli.flags import COMMANDS
 
 PROG = "twat-genai"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``twat-genai: error: FLAG: VALUE is wrong: FIX (see
+    'twat-genai COMMAND --help')``, exit 2, instead of the whole usage text first."""
+
+    def error(self, message: str) -> NoReturn:
+        from twat_genai.core.redact import redact
+
+        line = " ".join(_rewrite(message).split())
+        self.exit(2, f"{PROG}: error: {redact(line)} (see '{self.prog} --help')\n")
+
+
+#: ``argument --flag/--alias: detail``: how argparse words an error about one argument.
+_ARGUMENT = re.compile(r"^argument (?P<name>[^:]+): (?P<detail>.*)$", re.DOTALL)
+_CHOICE = re.compile(r"^invalid choice: (?P<value>'.*?'|\S+)")
+_REQUIRED = "the following arguments are required: "
+
+
+def _rewrite(message: str) -> str:
+    """argparse's wording of an error, made to name the flag, the value and the fix."""
+    match = _ARGUMENT.match(message)
+    if match is None:
+        if message.startswith(_REQUIRED):
+            names = [n.split("/")[0] for n in message[len(_REQUIRED) :].split(", ")]
+            return f"missing {' and '.join(names)}: add {'it' if len(names) == 1 else 'them'}"
+        return message
+    name, detail = match.group("name").split("/")[0], match.group("detail")
+    choice = _CHOICE.match(detail)
+    if name == "COMMAND" and choice is not None:
+        return _unknown_command(choice.group("value").strip("'"))
+    if detail == "expected one argument":
+        detail += f": give it a value ({name}=VALUE for one starting with '-')"
+    return f"{name}: {detail}"
+
+
+def _unknown_command(word: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(command_names()), n=1)
+    return f"{word!r} is not a command" + (f": did you mean {close[0]!r}?" if close else "")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, with an unknown flag reported by the command it was given to
+    (and the closest flag of that command)."""
+    args, extras = parser.parse_known_args(list(argv))
+    if extras:
+        command = getattr(args, "command", None)
+        target = _subparser(parser, command) if command else parser
+        target.error(_unrecognized(extras, target))
+    return args
+
+
+def _unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    first = extras[0]
+    if not first.startswith("-") or first == "-":
+        return f"unexpected argument {first!r}: put a prompt with spaces in quotes"
+    import difflib
+
+    flag = first.split("=", 1)[0]
+    known = sorted(_value_flags(parser, every=True))
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
+    return f"{flag}: not a flag of this command" + (f": did you mean {close[0]}?" if close else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Generate and transform images (and video) with fal.ai, Chutes, "
         "OpenAI-compatible endpoints and Google Gemini. Files are saved with a JSON "

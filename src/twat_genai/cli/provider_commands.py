@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated
 from twat_genai.core.inputs import ImageSizeWH
 from twat_genai.core.models import (
     BackgroundRemovalRequest,
@@ -37,7 +37,7 @@ def _size(args: argparse.Namespace) -> ImageSizeWH | None:
         return None
     if args.width is None or args.height is None:
         raise UsageError("give both --width and --height")
-    return ImageSizeWH(width=args.width, height=args.height)
+    return validated(ImageSizeWH, {"width": args.width, "height": args.height})
 
 
 def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
@@ -45,31 +45,37 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def _chutes_image(args: argparse.Namespace, prompt: str) -> Request:
-    return ImageGenerationRequest(
-        prompt=prompt,
-        model=args.model,
-        size=_size(args),
-        seed=args.seed,
-        negative_prompt=args.negative_prompt,
-        guidance_scale=args.guidance_scale,
-        num_inference_steps=args.steps,
+    return validated(
+        ImageGenerationRequest,
+        {
+            "prompt": prompt,
+            "model": args.model,
+            "size": _size(args),
+            "seed": args.seed,
+            "negative_prompt": args.negative_prompt,
+            "guidance_scale": args.guidance_scale,
+            "num_inference_steps": args.steps,
+        },
     )
 
 
 def _chutes_video(args: argparse.Namespace, prompt: str) -> Request:
     if args.last_frame and not args.first_frame:
         raise UsageError("--last_frame needs --first_frame too (first+last frame video)")
-    return VideoGenerationRequest(
-        prompt=prompt,
-        first_frame=args.first_frame,
-        last_frame=args.last_frame,
-        resolution=args.resolution,
-        fps=args.fps,
-        num_frames=args.num_frames,
-        seed=args.seed,
-        guidance_scale=args.guidance_scale,
-        num_inference_steps=args.steps,
-        negative_prompt=args.negative_prompt,
+    return validated(
+        VideoGenerationRequest,
+        {
+            "prompt": prompt,
+            "first_frame": args.first_frame,
+            "last_frame": args.last_frame,
+            "resolution": args.resolution,
+            "fps": args.fps,
+            "num_frames": args.num_frames,
+            "seed": args.seed,
+            "guidance_scale": args.guidance_scale,
+            "num_inference_steps": args.steps,
+            "negative_prompt": args.negative_prompt,
+        },
     )
 
 
@@ -77,7 +83,7 @@ def _rembg(args: argparse.Namespace, prompt: str) -> Request:
     image = args.image or args.input_image
     if not image:
         raise UsageError("rembg needs an input image: twat-genai rembg photo.png")
-    return BackgroundRemovalRequest(image=image)
+    return validated(BackgroundRemovalRequest, {"image": image})
 
 
 def _openai_image(args: argparse.Namespace, prompt: str) -> Request:
@@ -89,19 +95,22 @@ def _openai_image(args: argparse.Namespace, prompt: str) -> Request:
         "options": _options(args, "quality", "background", "output_format"),
     }
     if args.input:
-        return ImageEditRequest(**common, images=args.input, mask=args.mask)
+        return validated(ImageEditRequest, {**common, "images": args.input, "mask": args.mask})
     if args.mask:
         raise UsageError("--mask needs at least one --input image to edit")
-    return ImageGenerationRequest(**common)
+    return validated(ImageGenerationRequest, common)
 
 
 def _gemini_transform(args: argparse.Namespace, prompt: str) -> Request:
-    return ImageEditRequest(
-        prompt=prompt,
-        model=args.model,
-        images=[args.subject, args.reference],
-        aspect_ratio=args.aspect_ratio,
-        options=_options(args, "image_size"),
+    return validated(
+        ImageEditRequest,
+        {
+            "prompt": prompt,
+            "model": args.model,
+            "images": [args.subject, args.reference],
+            "aspect_ratio": args.aspect_ratio,
+            "options": _options(args, "image_size"),
+        },
     )
 
 

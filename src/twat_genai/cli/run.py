@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twat_genai.cli import output
-from twat_genai.core.errors import TwatGenAiError, UsageError
+from twat_genai.core.errors import TwatGenAiError
 
 if TYPE_CHECKING:
     from twat_genai.jobs.pipeline import RunOptions
@@ -80,12 +80,7 @@ def _rerun(args: argparse.Namespace) -> int:
     from twat_genai.core.settings import load_dotenv_once
 
     load_dotenv_once()
-    seed = args.seed
-    if seed is not None and seed != "random":
-        try:
-            seed = int(seed)
-        except ValueError:
-            raise UsageError(f"--seed: {seed!r} is not a whole number or 'random'") from None
+    seed = args.seed  # a whole number or "random" (checked by the parser)
     printer = _Printer(args)
 
     def start(bar: Any, summary: Any) -> Awaitable[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from twat_genai.clients.facade import ProviderFacade, sync_twin
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import validated
 from twat_genai.core.inputs import ImageInput, ImageSizeWH
 from twat_genai.core.models import (
     BackgroundRemovalRequest,
@@ -19,12 +19,8 @@ from twat_genai.core.models import (
 from twat_genai.providers.chutes.endpoints import DEFAULT_IMAGE_MODEL
 from twat_genai.providers.chutes.provider import ChutesProvider
 
-
-def _image(value: Any) -> ImageInput:
-    try:
-        return ImageInput.from_any(value)
-    except ValueError as exc:
-        raise UsageError(f"chutes: bad input image: {exc}") from None
+#: Request fields by this client's names for them.
+_NAMES = {"num_inference_steps": "steps"}
 
 
 class ChutesClient(ProviderFacade):
@@ -65,16 +61,18 @@ class ChutesClient(ProviderFacade):
         negative_prompt: str | None = None,
     ) -> ImageGenerationRequest:
         """Text to image; ``model="hidream"`` goes to HiDream (size mapped to its resolutions)."""
-        if width <= 0 or height <= 0:
-            raise UsageError(f"chutes: width and height must be positive (got {width}x{height})")
-        return ImageGenerationRequest(
-            prompt=prompt,
-            model=model,
-            size=ImageSizeWH(width=width, height=height),
-            seed=seed,
-            guidance_scale=guidance_scale,
-            num_inference_steps=steps,
-            negative_prompt=negative_prompt,
+        return validated(
+            ImageGenerationRequest,
+            {
+                "prompt": prompt,
+                "model": model,
+                "size": validated(ImageSizeWH, {"width": width, "height": height}),
+                "seed": seed,
+                "guidance_scale": guidance_scale,
+                "num_inference_steps": steps,
+                "negative_prompt": negative_prompt,
+            },
+            names=_NAMES,
         )
 
     @staticmethod
@@ -92,14 +90,18 @@ class ChutesClient(ProviderFacade):
         options = (
             {} if image_guidance_scale is None else {"image_guidance_scale": image_guidance_scale}
         )
-        return ImageEditRequest(
-            prompt=prompt,
-            images=[_image(image)],
-            seed=seed,
-            guidance_scale=guidance_scale,
-            num_inference_steps=steps,
-            negative_prompt=negative_prompt,
-            options=options,
+        return validated(
+            ImageEditRequest,
+            {
+                "prompt": prompt,
+                "images": [ImageInput.from_any(image)],
+                "seed": seed,
+                "guidance_scale": guidance_scale,
+                "num_inference_steps": steps,
+                "negative_prompt": negative_prompt,
+                "options": options,
+            },
+            names=_NAMES,
         )
 
     @staticmethod
@@ -121,17 +123,21 @@ class ChutesClient(ProviderFacade):
         ``resolution``: ``540P`` (the default when None) or ``720P``; first+last-frame video
         takes Wan sizes (``1280*720``, ``832*480`` …) and maps the tiers to them, warning
         only when 540P was asked for explicitly (it has no twin there)."""
-        return VideoGenerationRequest(
-            prompt=prompt,
-            first_frame=None if first_frame is None else _image(first_frame),
-            last_frame=None if last_frame is None else _image(last_frame),
-            resolution=resolution,
-            fps=fps,
-            num_frames=num_frames,
-            seed=seed,
-            guidance_scale=guidance_scale,
-            num_inference_steps=steps,
-            negative_prompt=negative_prompt,
+        return validated(
+            VideoGenerationRequest,
+            {
+                "prompt": prompt,
+                "first_frame": None if first_frame is None else ImageInput.from_any(first_frame),
+                "last_frame": None if last_frame is None else ImageInput.from_any(last_frame),
+                "resolution": resolution,
+                "fps": fps,
+                "num_frames": num_frames,
+                "seed": seed,
+                "guidance_scale": guidance_scale,
+                "num_inference_steps": steps,
+                "negative_prompt": negative_prompt,
+            },
+            names=_NAMES,
         )
 
     # -- async
@@ -188,7 +194,9 @@ class ChutesClient(ProviderFacade):
 
     async def aremove_background(self, image: Any) -> ProviderResponse:
         """Cut the subject out: an RGBA PNG."""
-        return await self.arun(BackgroundRemovalRequest(image=_image(image)))
+        return await self.arun(
+            validated(BackgroundRemovalRequest, {"image": ImageInput.from_any(image)})
+        )
 
     async def agenerate_video(
         self,

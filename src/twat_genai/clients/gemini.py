@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from twat_genai.clients.facade import ProviderFacade, sync_twin
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated
 from twat_genai.core.inputs import ImageInput
 from twat_genai.core.models import ImageEditRequest, ImageGenerationRequest, ProviderResponse
 from twat_genai.providers.gemini import GeminiProvider
@@ -72,19 +72,17 @@ class GeminiImageClient(ProviderFacade):
         options = {"image_size": image_size} if image_size else {}
         inputs = [ImageInput.from_any(i) for i in images]
         request: ImageGenerationRequest
+        fields = {
+            "prompt": prompt,
+            "model": model,
+            "aspect_ratio": aspect_ratio,
+            "size": size,
+            "options": options,
+        }
         if inputs:
-            request = ImageEditRequest(
-                prompt=prompt,
-                model=model,
-                aspect_ratio=aspect_ratio,
-                size=size,
-                options=options,
-                images=inputs,
-            )
+            request = validated(ImageEditRequest, {**fields, "images": inputs})
         else:
-            request = ImageGenerationRequest(
-                prompt=prompt, model=model, aspect_ratio=aspect_ratio, size=size, options=options
-            )
+            request = validated(ImageGenerationRequest, fields)
         prefix = filename_prefix
         if prefix is None and inputs:
             prefix = inputs[0].stem

@@ -116,10 +116,7 @@ async def _check_inputs(spec: Spec) -> None:
     from twat_genai.core.inputs import ImageInput, validate_local_input
 
     for value in [*image_list(spec.images), *([spec.mask] if spec.mask is not None else [])]:
-        try:
-            inp = ImageInput.from_any(value)
-        except ValueError as exc:
-            raise UsageError(f"bad input image {str(value)[:80]!r}: {exc}") from None
+        inp = ImageInput.from_any(value)  # a UsageError naming what is wrong with it
         if not inp.is_remote:
             await asyncio.to_thread(validate_local_input, inp)
 
@@ -162,6 +159,10 @@ async def agenerate(
     item from start to saved (seconds; default 600, video 3600); ``retry_lost`` sends again an
     item whose answer was lost after a paid submission (it may be paid twice).
     """
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise UsageError(
+            f"invalid concurrency: use a whole number of at least 1 (got {concurrency!r})"
+        )
     spec = Spec(
         prompt=prompt,
         model=model,

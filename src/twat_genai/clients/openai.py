@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from twat_genai.clients.facade import ProviderFacade, sync_twin
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated
 from twat_genai.core.inputs import ImageInput, ImageSizeWH
 from twat_genai.core.models import (
     ImageEditRequest,
@@ -44,8 +44,15 @@ class OpenAIImageClient(ProviderFacade):
         **options: Any,
     ) -> ProviderResponse:
         """Text to image; ``options`` are wire fields (quality, background, output_format, ...)."""
-        request = ImageGenerationRequest(
-            prompt=prompt, model=model, size=_size(width, height), n=n, options=options
+        request = validated(
+            ImageGenerationRequest,
+            {
+                "prompt": prompt,
+                "model": model,
+                "size": _size(width, height),
+                "n": n,
+                "options": options,
+            },
         )
         return await self._run(request, filename_prefix, filename_suffix)
 
@@ -70,14 +77,17 @@ class OpenAIImageClient(ProviderFacade):
         inputs = [ImageInput.from_any(i) for i in images]
         if not inputs:
             raise UsageError("openai edit needs at least one input image")
-        request = ImageEditRequest(
-            prompt=prompt,
-            model=model,
-            size=_size(width, height),
-            n=n,
-            options=options,
-            images=inputs,
-            mask=ImageInput.from_any(mask) if mask is not None else None,
+        request = validated(
+            ImageEditRequest,
+            {
+                "prompt": prompt,
+                "model": model,
+                "size": _size(width, height),
+                "n": n,
+                "options": options,
+                "images": inputs,
+                "mask": ImageInput.from_any(mask) if mask is not None else None,
+            },
         )
         prefix = filename_prefix if filename_prefix is not None else inputs[0].stem
         return await self._run(request, prefix, filename_suffix)

@@ -21,9 +21,14 @@ secret: :func:`twat_genai.core.redact.redact` runs over every message built from
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 
 class TwatGenAiError(Exception):
@@ -147,14 +152,54 @@ class DownloadError(ProviderError):
     retryable = True
 
 
-def validated(model: type[T], data: dict[str, Any]) -> T:
-    """Build a pydantic model; a validation error becomes one :class:`UsageError` line naming
-    the field, with the pydantic error chained as its cause."""
+def validated(
+    model: type[T], data: Mapping[str, Any], *, names: Mapping[str, str] | None = None
+) -> T:
+    """Build a pydantic model from keyword data; a validation error becomes one
+    :class:`UsageError` line naming the field (as the caller called it: ``names`` maps model
+    fields to the caller's names, e.g. ``{"n": "num_images"}``), with the pydantic error chained
+    as its cause."""
     from pydantic import ValidationError
 
     try:
         return model(**data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "value"
-        raise UsageError(f"invalid {where}: {first.get('msg')}") from exc
+        raise usage_error(exc, names=names) from exc
+
+
+def validated_value(model: type[M], value: Any, *, what: str = "") -> M:
+    """:func:`validated` for ``model.model_validate(value)`` (a value that is not keywords);
+    ``what`` names the value when the error is about the whole of it."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise usage_error(exc, what=what) from exc
+
+
+def usage_error(
+    exc: Exception, *, what: str = "", names: Mapping[str, str] | None = None
+) -> UsageError:
+    """One :class:`UsageError` line for a pydantic ``ValidationError``: the first problem, the
+    field it is in, the value given, and how many more there are. A validator that raised a
+    :class:`UsageError` already wrote its line: that line is kept as it is."""
+    errors: list[Any] = exc.errors() if hasattr(exc, "errors") else []
+    if not errors:
+        return UsageError(" ".join(str(exc).split()))
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    inner = (first.get("ctx") or {}).get("error")
+    if isinstance(inner, UsageError):
+        return UsageError(f"{inner}{more}")
+    loc = [str(x) for x in first.get("loc", ())]
+    if loc and names:
+        loc[0] = names.get(loc[0], loc[0])
+    where = ".".join(loc) or what or "value"
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    given = first.get("input")
+    shown = ""
+    if given is None or isinstance(given, (bool, int, float, str)):
+        text = repr(given)
+        shown = f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+    return UsageError(" ".join(f"invalid {where}: {message}{shown}{more}".split()))

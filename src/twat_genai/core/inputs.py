@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twat_genai.core import media
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated_value
 from twat_genai.core.media import (
     decode_image,
     encode_png,
@@ -24,9 +24,12 @@ from twat_genai.core.media import (
     mib,
     sniff_media_type,
 )
+from twat_genai.core.urls import check_http_url, url_scheme
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+
+_OTHER_FORMS = "a data: URI or a local path"
 
 #: A prompt argument: one string (split on ``;``) or a list of strings.
 Prompts = str | list[str]
@@ -64,8 +67,8 @@ class ImageInput(BaseModel):
         if isinstance(value, Path):
             return {"path": value}
         if isinstance(value, str):
-            if value.startswith(("http://", "https://", "data:")):
-                return {"url": value}
+            if value.startswith("data:") or url_scheme(value) is not None:
+                return {"url": value}  # any scheme://, so ftp:// is refused, not a missing file
             return {"path": value}
         if hasattr(value, "save") and hasattr(value, "size") and not isinstance(value, dict):
             return {"pil_image": value}
@@ -86,18 +89,17 @@ class ImageInput(BaseModel):
                 "ImageInput needs exactly one of url, path, pil_image or data"
                 + (f" (got {', '.join(given)})" if given else " (got none)")
             )
-        if self.url is not None and not self.url.startswith(("http://", "https://", "data:")):
-            raise ValueError(
-                f"ImageInput url must start with http://, https:// or data: (got {self.url[:40]!r})"
-            )
+        if self.url is not None and not self.url.startswith("data:"):
+            check_http_url(self.url, "input image", other=_OTHER_FORMS)
         return self
 
     @classmethod
     def from_any(cls, value: Any) -> ImageInput:
-        """Build from a path, URL, ``data:`` URI, bytes, PIL image or an ImageInput."""
+        """Build from a path, URL, ``data:`` URI, bytes, PIL image or an ImageInput; anything
+        else (or a malformed URL) is a :class:`UsageError` with the pydantic error as its cause."""
         if isinstance(value, ImageInput):
             return value
-        return cls.model_validate(value)
+        return validated_value(cls, value, what="input image")
 
     @property
     def is_remote(self) -> bool:

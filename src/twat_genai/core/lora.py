@@ -32,11 +32,11 @@ from pydantic import (
 
 from twat_genai.core.errors import UsageError
 from twat_genai.core.models import LoraWeight
+from twat_genai.core.urls import check_http_url, url_scheme
 
 ENV_VAR = "TWAT_GENAI_LORA_LIB"
 USER_FILE_NAME = "loras.json"
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?:/[\w.-]+)*$")
-_URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
 class LoraRecord(BaseModel):
@@ -227,18 +227,41 @@ def _find_key(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> str | 
     return None
 
 
+def _authority_end(text: str) -> int:
+    """Where the path of a ``scheme://host:port/path`` URL starts (0 for text with no scheme)."""
+    scheme = url_scheme(text)
+    if scheme is None:
+        return 0
+    start = len(scheme) + 3
+    path = re.search(r"[/?#]", text[start:])
+    return start + path.start() if path else len(text)
+
+
 def _split_scale(phrase: str) -> tuple[str, float | None]:
-    """Split ``ident:scale`` at the last colon, only when what follows is a finite number."""
-    head, sep, tail = phrase.rpartition(":")
-    if not sep or not head.strip():
-        return phrase, None
+    """``ident:scale`` -> (ident, scale); no colon -> (phrase, None).
+
+    The scale is the text after the last colon, unless that colon belongs to a URL's
+    ``scheme://host:port`` (so ``https://host:8080/x.safetensors`` has no scale and
+    ``https://host:8080/x.safetensors:0.7`` has 0.7). It must then be a finite number.
+    """
+    cut = phrase.rfind(":")
+    if cut < 0 or cut < _authority_end(phrase):
+        return phrase, None  # no colon, or the colon of scheme:// or host:port
+    head, tail = phrase[:cut].strip(), phrase[cut + 1 :].strip()
+    if not head:
+        raise UsageError(
+            f"LoRA entry {phrase!r} has a scale but no name: write NAME:SCALE such as shou_xin:0.8"
+        )
     try:
-        scale = float(tail.strip())
+        scale = float(tail)
     except ValueError:
-        return phrase, None
+        scale = math.nan
     if not math.isfinite(scale):
-        raise UsageError(f"invalid LoRA scale in {phrase!r}: use a number such as 0.8")
-    return head.strip(), scale
+        raise UsageError(
+            f"invalid LoRA scale {tail!r} in {phrase!r}: what follows the last ':' must be a "
+            "number such as 0.8 (write a ':' inside a URL path as %3A)"
+        )
+    return head, scale
 
 
 def _unknown(ident: str, library: Mapping[str, Sequence[LoraRecord]]) -> UsageError:
@@ -274,8 +297,6 @@ class _Parser:
 
     def phrase(self, phrase: str, out: LoraSelection) -> None:
         phrase = phrase.strip()
-        if not phrase:
-            return
         key = _find_key(phrase, self.library)
         if key is not None:
             self.key_records(key, 1.0, out)
@@ -286,17 +307,34 @@ class _Parser:
             if key is not None:
                 self.key_records(key, scale, out)
                 return
-        if _URL_RE.match(ident) or _REPO_ID_RE.match(ident):
-            out.add([LoraWeight(path=ident, scale=1.0 if scale is None else scale)])
-            return
-        raise _unknown(ident, self.library)
+        if url_scheme(ident) is not None:
+            check_http_url(ident, "LoRA URL", other="an owner/name repo id or a library key")
+            if any(c.isspace() for c in ident):
+                raise UsageError(f"LoRA URL {ident!r} has a space in it: write it as %20")
+            if ":" in ident[_authority_end(ident) :]:
+                raise UsageError(
+                    f"LoRA URL {ident!r} has a ':' in its path: write it as %3A "
+                    "(a ':' there would be read as the start of a scale)"
+                )
+        elif not _REPO_ID_RE.match(ident):
+            raise _unknown(ident, self.library)
+        out.add([LoraWeight(path=ident, scale=1.0 if scale is None else scale)])
 
     def string(self, spec: str, out: LoraSelection) -> None:
         whole = _find_key(spec.strip(), self.library) if spec.strip() else None
         if whole is not None:
             self.key_records(whole, 1.0, out)
             return
-        for phrase in spec.split(";"):
+        phrases = spec.split(";")
+        for n, phrase in enumerate(phrases, 1):
+            if not phrase.strip():
+                several = len(phrases) > 1
+                raise UsageError(
+                    f"empty LoRA entry {f'{n} of {len(phrases)} in {spec!r}' if several else repr(spec)}"
+                    ": put a library key, URL or owner/name repo id there, or "
+                    + ("remove the extra ';'" if several else "drop it")
+                )
+        for phrase in phrases:
             self.phrase(phrase, out)
 
     def mapping(self, spec: Mapping[str, Any], out: LoraSelection) -> None:
@@ -353,20 +391,23 @@ def parse_lora_spec(
 ) -> LoraSelection:
     """Turn a ``--lora`` value into LoRAs plus trigger phrases.
 
-    * None or ``""``: nothing.
+    * None or a blank string: nothing.
     * A string equal to a library key (case-sensitive first, then case-insensitive): that entry.
-    * Otherwise ``;``-separated phrases, each ``ident`` or ``ident:scale``. The scale is split at
-      the last colon, only when a number follows, so URLs (``https://.../x.safetensors:0.7``)
-      work. A library key with a scale multiplies that entry's scales and still adds its
-      trigger; a URL or ``owner/name`` repo id is used as is, with no trigger; anything else is
-      a :class:`UsageError` suggesting close library keys.
+    * Otherwise ``;``-separated phrases, each ``ident`` or ``ident:scale``; an empty phrase
+      (``"a;;b"``, ``";"``) is a :class:`UsageError`. The scale is what follows the last colon,
+      unless that colon is a URL's ``scheme://`` or ``host:port`` one, and it must be a number:
+      ``https://host:8080/x.safetensors:0.7`` is that URL at 0.7, ``https://host:8080/x`` has no
+      scale, ``x.safetensors:abc`` is an error. A library key with a scale multiplies that
+      entry's scales and still adds its trigger; an http(s) URL (checked like input URLs) or an
+      ``owner/name`` repo id is used as is, with no trigger; anything else is a
+      :class:`UsageError` suggesting the closest library keys.
     * A list of the above, ``{"path"|"url", "scale", "prompt"}`` dicts (``prompt`` is the
       trigger) or :class:`LoraWeight` objects.
 
     ``library`` defaults to :func:`load_lora_library`, read only when a string needs it.
     """
     out = LoraSelection()
-    if spec is None:
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
         return out
     parser = _Parser(library)
     if isinstance(spec, str | LoraWeight | LoraSelection | Mapping | BaseModel):

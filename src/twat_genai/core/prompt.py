@@ -8,8 +8,8 @@ Expansion rules (SPEC §5.2):
   ``"a {red,blue} {car,bike}"`` -> red car, red bike, blue car, blue bike. Groups nest:
   ``"{a,{b,c}} x"`` -> ``a x``, ``b x``, ``c x``.
 * ``\\,`` ``\\{`` ``\\}`` ``\\;`` ``\\\\`` are literal characters; any other backslash is kept as is.
-  Inside braces ``;`` is literal. An unmatched ``{`` is a :class:`UsageError` naming its 1-based
-  character position; a stray ``}`` is literal text.
+  Inside braces ``;`` is literal. An unmatched ``{`` or ``}`` is a :class:`UsageError` naming
+  its 1-based character position and the escape (``\\{`` / ``\\}``) for a literal brace.
 * Options are stripped. Empty options are kept (``{x,,y}`` -> three prompts) except one trailing
   empty option, which is dropped (``{x,}`` -> ``x`` only; ``{}`` is a single empty option).
 * Where an empty option leaves whitespace on both sides, the pair collapses to the left one
@@ -113,6 +113,8 @@ class _Parser:
                 continue
             if depth > 0 and c in ",}":
                 break
+            if c == "}":
+                raise _unmatched("}", self.i, self.s)
             if depth == 0 and c == ";" and self.split:
                 break
             buf.append(c)
@@ -129,10 +131,7 @@ class _Parser:
         while True:
             options.append(self._seq(depth))
             if self.i >= len(self.s):
-                raise UsageError(
-                    f"unmatched '{{' at character {start + 1} (1-based) of prompt "
-                    f"{_short(self.s)!r}: close it with '}}' or escape it as \\{{"
-                )
+                raise _unmatched("{", start, self.s)
             closing = self.s[self.i]
             self.i += 1
             if closing == "}":
@@ -140,6 +139,15 @@ class _Parser:
         if len(options) > 1 and options[-1].is_empty:
             options.pop()
         return _Group(tuple(options))
+
+
+def _unmatched(brace: str, index: int, text: str) -> UsageError:
+    """An unmatched ``{`` or ``}`` at ``index``: where it is, and the escape for a literal."""
+    fix = "close it with '}'" if brace == "{" else "add the '{' it closes"
+    return UsageError(
+        f"unmatched {brace!r} at character {index + 1} (1-based) of prompt "
+        f"{_short(text)!r}: {fix} or escape it as \\{brace} for a literal brace"
+    )
 
 
 def _short(text: str, limit: int = 60) -> str:

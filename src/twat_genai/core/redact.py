@@ -1,7 +1,8 @@
 """Keep secrets out of logs, errors, metadata and reprs.
 
 Two nets: the values of every key we know (key variables and :func:`register_secret`; exact
-match wherever they appear, whatever their shape) and the shapes keys take on the wire
+match wherever they appear, whatever their shape; the id and the secret of an ``id:secret`` key
+on their own too) and the shapes keys take on the wire
 (``cpk_…``, ``sk-…``, ``?key=…``, and ``Key``/``Bearer``/``Basic`` or a secret header followed by
 a credential-shaped token). The second net never touches ordinary words: a prompt like "a
 standard bearer carrying banners, basic shapes, key visual" reaches sidecars unchanged.
@@ -88,18 +89,31 @@ def _mask_token(match: re.Match[str], group: int, min_len: int, *, any_shape: bo
 
 _extra_secrets: set[str] = set()
 
+#: A part of an ``id:secret`` key this long is masked on its own as well: an error body may
+#: echo the id or the secret alone, and a part this long is no ordinary word.
+MIN_PART = 8
+
+
+def _with_parts(value: str) -> Iterable[str]:
+    """A key and, for ``id:secret`` keys (fal's shape), each part of at least :data:`MIN_PART`
+    characters."""
+    yield value
+    if ":" in value:
+        yield from (part for part in value.split(":") if len(part) >= MIN_PART)
+
 
 def register_secret(value: str | None) -> None:
-    """Mask ``value`` wherever it appears from now on (keys passed as arguments)."""
+    """Mask ``value`` (and each long part of an ``id:secret`` value) wherever it appears from
+    now on (keys passed as arguments)."""
     if value and len(value) >= 4:
-        _extra_secrets.add(value)
+        _extra_secrets.update(_with_parts(value))
 
 
 def _secret_values() -> Iterable[str]:
     for name in SECRET_ENV_VARS:
         value = os.environ.get(name)
         if value and len(value) >= 4:
-            yield value
+            yield from _with_parts(value)
     yield from _extra_secrets
 
 

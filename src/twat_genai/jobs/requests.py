@@ -46,6 +46,8 @@ SPEC_KEYS = (
     "lora",
     "params",
 )
+#: Request fields by the names the caller gave them (``generate()``, a ``--batch`` line).
+_NAMES = {"n": "num_images", "size": "image_size", "first_frame": "images", "last_frame": "images"}
 _ALIASES = {
     "prompts": "prompt",
     "input_image": "images",
@@ -158,8 +160,8 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
     from twat_genai.core.lora import parse_lora_spec
     from twat_genai.core.sizes import ImageSizes, parse_image_size
 
-    images = [_input(i) for i in spec.images]
-    mask = _input(spec.mask) if spec.mask is not None else None
+    images = [ImageInput.from_any(i) for i in spec.images]
+    mask = ImageInput.from_any(spec.mask) if spec.mask is not None else None
     kind = info.kind if info.known else ("edit" if images else "text-to-image")
     selection = parse_lora_spec(spec.lora) if spec.lora else None
     final = selection.apply_to_prompt(prompt) if selection and selection.loras else prompt
@@ -181,11 +183,12 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
                 "guidance_scale": spec.guidance_scale,
                 "num_inference_steps": spec.num_inference_steps,
             },
+            names=_NAMES,
         )
     if kind == "background-removal":
         if len(images) != 1:
             raise UsageError(f"{model} removes the background of one image: give one --image")
-        return validated(BackgroundRemovalRequest, {**common, "image": images[0]})
+        return validated(BackgroundRemovalRequest, {**common, "image": images[0]}, names=_NAMES)
     size: dict[str, Any] = {}
     if spec.image_size is not None:
         parsed = parse_image_size(spec.image_size)
@@ -214,19 +217,13 @@ def build_request(spec: Spec, prompt: str, model: str, info: ModelInfo) -> Reque
         return validated(
             ImageEditRequest,
             {**fields, "images": images, "mask": mask, "strength": spec.strength},
+            names=_NAMES,
         )
     if mask is not None:
         raise UsageError("--mask needs an input image to edit (--image)")
     if spec.strength is not None:
         raise UsageError("--strength applies to an input image: give one with --image")
-    return validated(ImageGenerationRequest, fields)
-
-
-def _input(value: Any) -> ImageInput:
-    try:
-        return ImageInput.from_any(value)
-    except ValueError as exc:
-        raise UsageError(f"bad input image {str(value)[:80]!r}: {exc}") from None
+    return validated(ImageGenerationRequest, fields, names=_NAMES)
 
 
 def image_list(values: Sequence[Any] | None) -> list[Any]:

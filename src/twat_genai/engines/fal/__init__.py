@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twat_genai.core.errors import UsageError
+from twat_genai.core.errors import UsageError, validated
 from twat_genai.core.inputs import ImageInput, ImageSizeWH
 from twat_genai.core.models import ImageEditRequest, ImageGenerationRequest, ProviderResponse
 from twat_genai.core.results import ImageResult
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from twat_genai.providers.fal import FalProvider
 
 DEFAULT_OUTPUT_DIR = Path("generated_images")
+#: Request fields by the README's names for them.
+_NAMES = {"n": "num_images", "size": "image_size"}
 
 __all__ = ["FALEngine"]
 
@@ -80,7 +83,7 @@ class FALEngine(ImageGenerationEngine):
 
         request, warnings, inp = self._build_request(
             prompt,
-            config,
+            _engine_config(config),
             model=model,
             image_config=image_config,
             upscale_config=upscale_config,
@@ -89,9 +92,9 @@ class FALEngine(ImageGenerationEngine):
             negative_prompt=negative_prompt,
             verbose=verbose,
         )
-        op = ModelTypes(model).operation
+        op = ModelTypes.parse(model).operation
         if op == "upscale":
-            endpoint = ModelTypes(model).value
+            endpoint = ModelTypes.parse(model).value
             unused = [
                 f"{endpoint} does not use {name}; ignored"
                 for name in _NOT_FOR_UPSCALERS
@@ -119,7 +122,7 @@ class FALEngine(ImageGenerationEngine):
     ) -> tuple[ImageGenerationRequest, list[str], ImageInput | None]:
         from twat_genai.core.lora import parse_lora_spec
 
-        model = ModelTypes(model)
+        model = ModelTypes.parse(model)
         op = model.operation
         selection = parse_lora_spec(lora_spec)
         if selection.loras and op not in ("text", "image", "canny", "depth", "outpaint_flux"):
@@ -139,7 +142,8 @@ class FALEngine(ImageGenerationEngine):
             "loras": selection.loras,
         }
         if op == "text":
-            return ImageGenerationRequest(**base, **config.size_fields(), options=options), [], None
+            fields = {**base, **config.size_fields(), "options": options}
+            return validated(ImageGenerationRequest, fields, names=_NAMES), [], None
         if op in ("image", "canny", "depth"):
             cfg = image_config or ImageToImageConfig()
             inp = _need_input(cfg.input_image, model)
@@ -147,8 +151,17 @@ class FALEngine(ImageGenerationEngine):
             # The input's own size unless the caller chose one explicitly.
             sized = config.size_fields() if "image_size" in config.model_fields_set else {}
             strength = cfg.strength if op == "image" else None
-            request = ImageEditRequest(
-                **base, **sized, images=[inp], operation=op, strength=strength, options=options
+            request = validated(
+                ImageEditRequest,
+                {
+                    **base,
+                    **sized,
+                    "images": [inp],
+                    "operation": op,
+                    "strength": strength,
+                    "options": options,
+                },
+                names=_NAMES,
             )
             return request, [], inp
         if op == "upscale":
@@ -157,12 +170,16 @@ class FALEngine(ImageGenerationEngine):
             )
             inp = _need_input(cfg_u.input_image, model)
             args, warnings = upscale_arguments(model, cfg_u, prompt or None)
-            request = ImageEditRequest(
-                model=model.value,
-                prompt=args.get("prompt", ""),
-                images=[inp],
-                operation="upscale",
-                options=args,
+            request = validated(
+                ImageEditRequest,
+                {
+                    "model": model.value,
+                    "prompt": args.get("prompt", ""),
+                    "images": [inp],
+                    "operation": "upscale",
+                    "options": args,
+                },
+                names=_NAMES,
             )
             return request, warnings, inp
         cfg_o = outpaint_config
@@ -177,23 +194,27 @@ class FALEngine(ImageGenerationEngine):
             prompt=final_prompt or cfg_o.prompt,
             negative_prompt=negative_prompt or cfg_o.negative_prompt,
             n=cfg_o.num_images,
-            size=ImageSizeWH(width=cfg_o.target_width, height=cfg_o.target_height),
+            size=validated(
+                ImageSizeWH, {"width": cfg_o.target_width, "height": cfg_o.target_height}
+            ),
         )
         if flux:
-            request = ImageEditRequest(
-                **base, images=[inp], operation="outpaint_flux", options=options
+            request = validated(
+                ImageEditRequest,
+                {**base, "images": [inp], "operation": "outpaint_flux", "options": options},
+                names=_NAMES,
             )
         else:
             for key in ("guidance_scale", "num_inference_steps", "loras"):
                 base.pop(key)
-            request = ImageEditRequest(
-                **base,
-                images=[inp],
-                operation="outpaint",
-                options={
-                    "border_thickness_factor": cfg_o.border_thickness_factor,
-                    "save_mask": verbose,
-                },
+            options = {
+                "border_thickness_factor": cfg_o.border_thickness_factor,
+                "save_mask": verbose,
+            }
+            request = validated(
+                ImageEditRequest,
+                {**base, "images": [inp], "operation": "outpaint", "options": options},
+                names=_NAMES,
             )
         return request, [], inp
 
@@ -218,7 +239,7 @@ class FALEngine(ImageGenerationEngine):
         bounds the whole job in seconds (default 600)."""
         from twat_genai.jobs.pipeline import Job, RunOptions, run_one
 
-        config = config or EngineConfig()
+        config = _engine_config(config)
         request, warnings, inp = self.build_request(
             prompt,
             config,
@@ -241,7 +262,7 @@ class FALEngine(ImageGenerationEngine):
             output_dir=output_dir or self.output_dir,
             prefix=prefix,
             suffix=filename_suffix,
-            command=ModelTypes(model).name,
+            command=ModelTypes.parse(model).name,
             timeout=timeout,
         )
         response = await run_one(self.provider, job, options)
@@ -256,7 +277,7 @@ class FALEngine(ImageGenerationEngine):
         can never disagree)."""
         del config  # its effective values (seed chosen, size from --ar) are in the request
         return {
-            "operation": ModelTypes(model).name,
+            "operation": ModelTypes.parse(model).name,
             "original_prompt": prompt,
             "lora_spec": lora_spec if isinstance(lora_spec, (str, type(None))) else str(lora_spec),
         }
@@ -270,6 +291,17 @@ _NOT_FOR_UPSCALERS = (
     "enable_safety_checker",
     "image_size",
 )
+
+
+def _engine_config(config: Any) -> EngineConfig:
+    """The caller's EngineConfig; None is the defaults, a mapping is validated into one."""
+    if config is None:
+        return EngineConfig()
+    if isinstance(config, EngineConfig):
+        return config
+    if isinstance(config, Mapping):
+        return validated(EngineConfig, config)
+    raise UsageError(f"invalid config {config!r}: pass an EngineConfig(...) or None")
 
 
 def _need_input(inp: ImageInput | None, model: ModelTypes) -> ImageInput:

@@ -35,6 +35,11 @@ class TwatGenAiCLI:
         base_url: str | None = None,
         keep_results: bool = True,
     ) -> None:
+        for name, value in (("concurrency", concurrency), ("expand_limit", expand_limit)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(
+                    f"invalid {name}: use a whole number of at least 1 (got {value!r})"
+                )
         self.output_dir = Path(output_dir)
         self.verbose = verbose
         self.concurrency = concurrency
@@ -115,7 +120,7 @@ class TwatGenAiCLI:
     def _run_generation(self, prompt: str, model: ModelTypes = ModelTypes.TEXT, **kw: Any) -> Any:
         """One generation. From sync code it returns the results; inside a running event loop
         it returns a coroutine to await."""
-        coro = self._abatch(model, [prompt], **kw)
+        coro = self._abatch(ModelTypes.parse(model), [prompt], **kw)
 
         async def results() -> list[ImageResult]:
             return self._results(await coro)
@@ -219,7 +224,9 @@ class TwatGenAiCLI:
             "verbose": self.verbose,
         }
         if op in ("image", "canny", "depth"):
-            kwargs["image_config"] = ImageToImageConfig(input_image=inp, strength=strength)
+            kwargs["image_config"] = validated(
+                ImageToImageConfig, {"input_image": inp, "strength": strength}
+            )
         elif op == "upscale":
             options = {k: v for k, v in tool_options.items() if v is not None and v is not False}
             kwargs["upscale_config"] = validated(

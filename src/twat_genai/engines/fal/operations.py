@@ -40,6 +40,23 @@ class ModelTypes(str, Enum):
     def is_upscaler(self) -> bool:
         return self.operation == "upscale"
 
+    @classmethod
+    def parse(cls, value: Any) -> ModelTypes:
+        """A member from itself, its endpoint id or its name (any case); anything else is a
+        :class:`~twat_genai.core.errors.UsageError` listing the names."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if value in (member.value, member.name) or value.upper() == member.name:
+                    return member
+        from twat_genai.core.errors import UsageError
+
+        raise UsageError(
+            f"invalid model {value!r}: use a ModelTypes member such as ModelTypes.TEXT "
+            f"({', '.join(m.name for m in cls)})"
+        )
+
 
 _OPERATIONS = {
     "TEXT": "text",
