@@ -78,7 +78,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     _opt(
         g,
         "timeout",
-        type=_positive_float,
+        type=above_zero,
         metavar="SECONDS",
         help="bound each item from start to saved (default 600, video 3600)",
     )
