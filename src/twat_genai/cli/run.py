@@ -330,8 +330,8 @@ def _run_batch(args: argparse.Namespace, start: Callable[[Any, Any], Awaitable[A
 
 
 def _finish(args: argparse.Namespace, summary: Any) -> None:
-    """The closing lines: a dry run's total, or a failed batch's counts; ``--gallery``
-    writes (or refreshes) the folder's page."""
+    """The closing lines: a dry run's total, a failed batch's counts, or what a successful one
+    had to try again; ``--gallery`` writes (or refreshes) the folder's page."""
     from twat_genai.jobs.plan import total_line
 
     planned = [o.result for o in summary.outcomes if o.status == "planned"]
@@ -341,6 +341,8 @@ def _finish(args: argparse.Namespace, summary: Any) -> None:
         return
     if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
         output.warn(summary.line())
+    elif summary.stats and not args.json and not args.quiet:
+        output.note(summary.line())  # what was tried again to get there
     if getattr(args, "gallery", False):
         from twat_genai.gallery import write_gallery
 

@@ -172,9 +172,9 @@ class HttpClient:
         """Send a request and return the response, or raise a mapped ProviderError.
 
         ``retry="safe"`` is for calls that may create a billable job: only failures where the
-        request surely did not start a job (connection refused, 429, 503) are retried, and of
-        those answers only the ones ``safe_if`` accepts (a provider knows its own signs that a
-        request reached a job queue).
+        request surely did not start a job are retried: a connection never made, and the
+        answers ``safe_if`` accepts (a provider knows its own signs that a request reached a
+        job queue; by default a 429 or a 503).
         """
         url = self.url(path)
         policy = self.retry
@@ -196,10 +196,7 @@ class HttpClient:
                     self.limiter.on_rate_limited()
                 may_retry = response.status_code in policy.statuses and (
                     retry == "always"
-                    or (
-                        response.status_code in (429, 503)
-                        and (safe_if is None or safe_if(response))
-                    )
+                    or (safe_if(response) if safe_if else response.status_code in (429, 503))
                 )
             attempt += 1
             delay = (

@@ -24,7 +24,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 class RetryPolicy:
     """How many times and how long to retry; ``sleep`` is injectable so tests never wait."""
 
-    attempts: int = 5
+    attempts: int = 10
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 120.0

@@ -92,6 +92,14 @@ class WaitStats:
             self.on_status(status)
 
 
+def _not_queued(response: httpx.Response) -> bool:
+    """Whether a failed submit surely created no job: a 429, or an ingress error (502, 503,
+    504) without ``x-fal-request-id`` — the rule fal's own client applies (PROTOCOLS §1.4)."""
+    if response.status_code == 429:
+        return True
+    return response.status_code in (502, 503, 504) and "x-fal-request-id" not in response.headers
+
+
 class FalQueue:
     """The queue client. Polling adapts: the SSE status stream when the server offers it,
     else status polls that start at ``poll_initial`` and back off to ``poll_max``."""
@@ -122,13 +130,13 @@ class FalQueue:
 
     async def submit(self, endpoint: str, arguments: dict[str, Any]) -> FalJob:
         # Submit may create a billable job: retried only when it surely did not reach a queue.
-        # A 503 that carries x-fal-request-id came from fal's queue or a runner (fal_client
-        # retries only answers without one): that request may already be a job.
+        # A 5xx that carries x-fal-request-id came from fal's queue or a runner: that request
+        # may already be a job.
         data = await self.http.post_json(
             f"{self.urls['queue']}/{endpoint}",
             arguments,
             retry="safe",
-            safe_if=lambda r: r.status_code == 429 or "x-fal-request-id" not in r.headers,
+            safe_if=_not_queued,
         )
         try:
             return FalJob(

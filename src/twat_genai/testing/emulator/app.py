@@ -82,9 +82,17 @@ class EmulatorApp:
         where ``429``/``5xx``/``reset`` faults strike; file downloads do not."""
         return True
 
+    def creates_job(self, method: str, path: str) -> bool:
+        """Whether a request may create a billable job (a submit, a synchronous generation):
+        an injected ``reset`` there is the ingress's answer that its connection to the
+        provider was reset before the request was forwarded, not a TCP reset the client
+        could not tell from a lost answer."""
+        return method == "POST"
+
     def fault_response(self, kind: str, path: str) -> EmulatorResponse:
-        """The answer of an injected ``429`` or ``5xx`` in this provider's shape (apps
-        override it; FastAPI-style ``detail`` by default)."""
+        """The answer of an injected ``429``, ``5xx`` or (on a call that creates a job)
+        ``reset`` in this provider's shape (apps override it; FastAPI-style ``detail`` by
+        default)."""
         if kind == "429":
             return json_response({"detail": "Too many requests"}, 429, {"retry-after": "0"})
         return json_response({"detail": "Service unavailable"}, 503)

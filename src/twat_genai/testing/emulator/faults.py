@@ -15,7 +15,11 @@ calls ("retry only when no job can exist") can be tested:
   without ``x-fal-request-id``; Chutes' 429 ``infra_overload`` and 503 ``No instances
   available``; OpenAI's 429 (``retry-after-ms``) and 503; Google's 429 ``RESOURCE_EXHAUSTED``
   (``RetryInfo``) and 503 ``UNAVAILABLE``. ``reset`` closes the connection with a TCP reset
-  before the app sees the request. All of them apply to every API call (submits, polls,
+  before the app sees the request; on a call that creates a job (a submit, a synchronous
+  generation) the reset happens behind the ingress, which answers as it does when its
+  connection to the provider failed before forwarding (the provider's 502/503 shape, no
+  request id): a client cannot tell a TCP reset there from a lost answer, so only the
+  ingress's word makes "no job exists" decidable. All of them apply to every API call (submits, polls,
   results, uploads), never to file downloads.
 - ``reset_after`` resets the connection **after** the job was created (a fal submit queued and
   running, a synchronous generation run and counted): the answer is lost, the job is not.

@@ -309,7 +309,9 @@ class EmulatorServer:
             if fault is not None:  # before the provider sees the request: no job exists
                 self.stats.add(provider, f"fault_{fault}")
                 entry.fault = fault
-                if fault == "reset":
+                # A TCP reset of a call that creates a job proves nothing to the client (the
+                # job may exist): there the reset happens behind the ingress, which says so.
+                if fault == "reset" and not app.creates_job(method, sub):
                     entry.finish(None, None)
                     return EmulatorResponse.connection_reset(fault), provider
                 resp = app.fault_response(fault, sub)

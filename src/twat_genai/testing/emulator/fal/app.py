@@ -96,6 +96,10 @@ class FalEmulator(EmulatorApp):
             return False
         return parts[:4] != ["rest", "storage", "upload", "put"]
 
+    def creates_job(self, method: str, path: str) -> bool:
+        """Queue submits and synchronous runs; not uploads, polls, results or cancels."""
+        return method == "POST" and path.strip("/").split("/")[0] in ("queue", "run")
+
     def fault_response(self, kind: str, path: str) -> EmulatorResponse:
         """fal's ingress refusing before any queue: a 429, or nginx's own 502/504 page with no
         ``x-fal-request-id`` (what fal_client checks to know the request was not queued)."""
