@@ -161,3 +161,26 @@ def test_subprocess_usage_errors_exit_2(tmp_path, argv):
     assert proc.returncode == 2
     assert proc.stderr.strip()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_passes_params_through_typed(run_cli, requests_log, fal_env):
+    """``--param`` values reach the wire typed: ``raw=true`` is a JSON boolean."""
+    code, out, err = run_cli(
+        "generate",
+        "a lighthouse",
+        "--model",
+        "fal-ai/flux-pro/v1.1-ultra",
+        "--param",
+        "aspect_ratio=21:9",
+        "--param",
+        "raw=true",
+    )
+    assert code == 0, err
+    [path] = [Path(p) for p in out.split()]
+    assert path.is_file() and path.with_suffix(".json").is_file()
+    [args] = [
+        e["args"]
+        for e in requests_log()
+        if e["method"] == "POST" and e["path"] == "/fal/queue/fal-ai/flux-pro/v1.1-ultra"
+    ]
+    assert args["aspect_ratio"] == "21:9" and args["raw"] is True
