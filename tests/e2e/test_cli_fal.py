@@ -935,3 +935,16 @@ def test_recraft_upscalers_call_the_current_ids_with_a_png(
     [args] = submits(requests_log(), UPSCALE_ENDPOINTS[tool])
     assert fetch(args["image_url"])[:8] == b"\x89PNG\r\n\x1a\n"
     assert_saved(paths_from(out))
+
+
+def test_the_summary_records_the_estimate(run_cli):
+    """A run's summary keeps its estimated cost; the closing line shows it."""
+    from twat_genai import TwatGenAiCLI
+
+    cli = TwatGenAiCLI("out")
+    cli.text("a {red,blue} kite")
+    assert cli.last_summary is not None
+    assert cli.last_summary.estimate.startswith("estimated cost $")
+    code, _, err = run_cli("text", "a {red,[emulate:error=422] blue} kite")
+    assert code == 1
+    assert "2 items: 1 ok, 1 failed (estimated cost $" in err

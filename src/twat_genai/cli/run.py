@@ -339,10 +339,11 @@ def _finish(args: argparse.Namespace, summary: Any) -> None:
         text = total_line(planned)
         output.emit_json({"total": text}) if args.json else output.emit_line(text)
         return
+    line = summary.line() + (f" ({summary.estimate})" if summary.estimate else "")
     if summary.exit_code and len(summary.outcomes) > 1 and not args.json:
-        output.warn(summary.line())
+        output.warn(line)
     elif summary.stats and not args.json and not args.quiet:
-        output.note(summary.line())  # what was tried again to get there
+        output.note(line)  # what was tried again to get there
     if getattr(args, "gallery", False):
         from twat_genai.gallery import write_gallery
 

@@ -11,6 +11,7 @@ identical calls make two images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from twat_genai.jobs.cost import Estimate
 from twat_genai.jobs.deadline import timeout_for, within
 from twat_genai.jobs.generate import generate
 from twat_genai.jobs.journal import Journal, UnreadableJournal, item_key
-from twat_genai.jobs.plan import Budget, Planned, check_budget, plan
+from twat_genai.jobs.plan import Budget, Planned, check_budget, estimate_text, plan
 from twat_genai.jobs.runner import (
     PLANNED,
     EventHook,
@@ -131,6 +132,10 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
         return _dry_summary(planned, options)
     if options.budget is not None:
         check_budget(planned, options.budget)
+    if options.summary is None:
+        options = dataclasses.replace(options, summary=Summary())
+    assert options.summary is not None
+    options.summary.estimate = estimate_text(planned)
     budget = Budget(options.budget)
     out_dir = _checked_output_dir(options.output_dir)
     remove_stale_temps(out_dir)  # once per run: nothing per item scans the folder

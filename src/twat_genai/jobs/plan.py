@@ -69,8 +69,13 @@ def total(planned: list[Planned]) -> tuple[float, list[Planned]]:
 
 def total_line(planned: list[Planned]) -> str:
     """``320 items; estimated cost $19.20`` (and how many prices are unknown)."""
+    return f"{len(planned)} items; {estimate_text(planned)}"
+
+
+def estimate_text(planned: list[Planned]) -> str:
+    """``estimated cost $19.20`` (and how many prices are unknown, of which models)."""
     known, unknown = total(planned)
-    line = f"{len(planned)} items; estimated cost ${known:.2f}"
+    line = f"estimated cost ${known:.2f}"
     if unknown:
         models = sorted({p.model for p in unknown})
         line += f" plus {len(unknown)} at an unknown price ({', '.join(models)})"

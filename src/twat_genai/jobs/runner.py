@@ -81,6 +81,8 @@ class Summary:
     #: What was tried again: ``retry`` (a request or download), ``download_recovered`` (a paid
     #: result fetched again and saved), ``resubmitted`` (an item whose answer was lost).
     stats: Counter[str] = field(default_factory=Counter)
+    #: The run's estimated cost before it started (``estimated cost $0.24``), when priced.
+    estimate: str = ""
 
     @property
     def counts(self) -> Counter[str]:
