@@ -124,3 +124,33 @@ def test_results_come_back_in_expansion_order_when_the_first_finish_last(
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["index"] for line in lines] == list(range(6))
     assert [line["prompt"].split()[-2] for line in lines] == colours
+
+
+def as_version_1(sidecar: Path) -> None:
+    """Rewrite a sidecar in the shape releases before schema 2 wrote: no ``schema_version``,
+    seed, cost, command line or template; inputs as plain descriptions."""
+    record = json.loads(sidecar.read_text())
+    for key in ("schema_version", "seed", "cost", "command_line", "prompt_template"):
+        record.pop(key, None)
+    record["inputs"] = [entry["source"] for entry in record.get("inputs") or []]
+    sidecar.write_text(json.dumps(record))
+
+
+@pytest.mark.usefixtures("fal_env")
+def test_sidecars_written_before_schema_2_are_rerun_and_read(
+    run_cli: Run, requests_log: Log, make_image: Callable[..., Path]
+) -> None:
+    source = make_image(Path("in.png"), (96, 64))
+    code, _, err = run_cli("image", "--input_image", str(source), "--prompts", "ink wash")
+    assert code == 0, err
+    (image,) = saved()
+    as_version_1(image.with_suffix(".json"))
+    code, out, err = run_cli("rerun", str(image), "--output_dir", "again")
+    assert code == 0, err
+    assert "was not hashed by the run that made this file" in err  # said, not refused
+    first, second = submissions(requests_log)
+    assert first["args"]["prompt"] == second["args"]["prompt"] and len(saved("again")) == 1
+    code, out, err = run_cli("metadata", str(image), "--json")
+    assert code == 0, err
+    shown = json.loads(out.splitlines()[0])
+    assert "ink wash" in json.dumps(shown)
