@@ -93,3 +93,28 @@ def test_chutes_values_inside_old_limits_but_outside_published_ranges(
 def test_gemini_unknown_generation_config_field_is_refused(run_cli: Run, requests_log: Log) -> None:
     line = refused(run_cli, requests_log, "generate", "x", "--model", "nano", "--param", "foo=1")
     assert "no generationConfig field 'foo'" in line and "INVALID_ARGUMENT" in line
+
+
+@pytest.mark.usefixtures("providers_env")
+def test_a_white_on_black_mask_edits_the_white_area_on_openai(
+    run_cli: Run, requests_log: Log
+) -> None:
+    """The one mask convention (white = change) reaches OpenAI as the alpha mask it takes, and
+    the area edited is the white one: the emulator paints exactly the mask's transparent
+    pixels (magenta) and leaves the rest as it was."""
+    from PIL import Image
+
+    Image.new("RGB", (1024, 1024), (40, 90, 160)).save("photo.png")
+    mask = Image.new("L", (1024, 1024), 0)
+    mask.paste(255, (0, 0, 512, 1024))  # the left half is to change
+    mask.save("mask.png")
+    code, out, err = run_cli(
+        "openai_image", "paint it", "--input", "photo.png", "--mask", "mask.png"
+    )
+    assert code == 0, err
+    [edit] = [e for e in requests_log() if e["path"].endswith("/images/edits")]
+    assert edit["status"] == 200
+    with Image.open(out.split()[0]) as result:
+        rgb = result.convert("RGB")
+        assert rgb.getpixel((100, 500)) == (255, 0, 255)  # white in the mask: edited
+        assert rgb.getpixel((900, 500)) == (40, 90, 160)  # black: kept
