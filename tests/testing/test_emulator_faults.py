@@ -197,13 +197,21 @@ def test_chutes_429_and_503_in_the_gateways_words(faulty: EmulatorServer) -> Non
 
 
 def test_reset_closes_the_connection_before_the_provider(faulty: EmulatorServer) -> None:
+    """A call that creates no job (a status poll) gets a real TCP reset; a submit gets the
+    ingress's answer that its connection to the provider failed (no request id), since a bare
+    reset there could not tell the client that no job exists."""
     faulty.set_faults("fal:reset=1")
     with pytest.raises(httpx2.TransportError):
-        _fal_submit(faulty)
+        httpx2.get(
+            f"{faulty.root}/fal/queue/{FLUX}/requests/x/status", headers=AUTH, trust_env=False
+        )
+    answer = _fal_submit(faulty)
+    assert answer.status_code in (502, 504) and "x-fal-request-id" not in answer.headers
     stats = _stats(faulty, "fal")
-    assert stats["submissions"] == 0 and stats["fault_reset"] == 1
-    (entry,) = faulty.requests
-    assert entry["fault"] == "reset" and entry["status"] is None
+    assert stats["submissions"] == 0 and stats["fault_reset"] == 2
+    poll, submit = faulty.requests
+    assert poll["fault"] == "reset" and poll["status"] is None
+    assert submit["fault"] == "reset" and submit["status"] == answer.status_code
 
 
 # --------------------------------------------------------------------------- after a job
