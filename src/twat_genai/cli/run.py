@@ -134,17 +134,9 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from twat_genai.testing.server import serve
+    from twat_genai.testing.emulator.run import serve_args
 
-    return serve(
-        host=args.host,
-        port=args.port,
-        latency=args.latency,
-        capacity=args.capacity,
-        plain_images=args.plain_images,
-        fetch_remote=args.fetch_remote,
-        faults=args.faults,
-    )
+    return serve_args(args)
 
 
 def _gallery(args: argparse.Namespace) -> int:

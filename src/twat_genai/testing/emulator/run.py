@@ -136,7 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fetch input URLs on any host (default: loopback only)",
     )
     parser.add_argument("--faults", metavar="SPEC", help="fault plan, e.g. 429=0.2,seed=7")
-    args = parser.parse_args(argv)
+    return serve_args(parser.parse_args(argv))
+
+
+def serve_args(args: argparse.Namespace) -> int:
+    """:func:`serve` with the options of ``twat-genai emulator`` (this module's parser or the
+    CLI's, which name them alike)."""
     return serve(
         host=args.host,
         port=args.port,
