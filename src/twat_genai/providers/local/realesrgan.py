@@ -8,8 +8,10 @@ image's edges no context is invented: a border tile sees exactly what a whole-im
 
 Alpha is not fed to the network (it was trained on RGB); it is resized with Lanczos and put back.
 
-The ncnn ``Net`` of each (model, scale) is loaded once per process (weights verified by hash, see
-:mod:`.weights`) and shared; every call makes its own extractor, so concurrent calls are safe.
+The ncnn ``Net`` of each (model, scale, threads) is loaded once per process (weights verified by
+hash, see :mod:`.weights`) and shared; every call makes its own extractor, so concurrent calls are
+safe. The thread count is part of the key because ncnn fixes it when the net is loaded: its
+Winograd convolutions keep the load-time value and only print a warning if it is changed later.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ __all__ = ["ProgressCallback", "default_threads", "estimate_realesrgan_seconds",
 #: ``on_progress(done_tiles, total_tiles)``: called with 0 before the first tile, then per tile.
 ProgressCallback = Callable[[int, int], None]
 
-_nets: dict[tuple[str, int], Any] = {}
+_nets: dict[tuple[str, int, int], Any] = {}
 _nets_lock = threading.Lock()
 
 
@@ -55,9 +57,9 @@ def default_threads() -> int:
     return max(1, min(usable, physical or usable))
 
 
-def _net(model: str, scale: int) -> Any:
-    """The shared ncnn ``Net`` for (model, scale), loaded on first use."""
-    key = (model, scale)
+def _net(model: str, scale: int, threads: int) -> Any:
+    """The shared ncnn ``Net`` for (model, scale, threads), loaded on first use."""
+    key = (model, scale, threads)
     with _nets_lock:
         net = _nets.get(key)
         if net is None:
@@ -65,6 +67,7 @@ def _net(model: str, scale: int) -> Any:
             weights = locate_weights(model, scale)
             net = ncnn.Net()
             net.opt.use_vulkan_compute = False  # CPU only: the wheels' Vulkan needs drivers
+            net.opt.num_threads = threads
             if net.load_param(str(weights.param)) != 0 or net.load_model(str(weights.bin)) != 0:
                 raise ModelError(f"ncnn could not load {weights.param}", provider="local")
             _nets[key] = net
@@ -123,14 +126,12 @@ def estimate_realesrgan_seconds(
     return fed / (spec.pixels_per_thread_second * n)
 
 
-def _run_tile(net: Any, ncnn: Any, np: Any, rgb: Any, threads: int) -> Any:
+def _run_tile(net: Any, ncnn: Any, np: Any, rgb: Any) -> Any:
     """One tile (H×W×3 uint8) through the network: (H·s)×(W·s)×3 uint8."""
     x = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)
     x *= 1.0 / 255.0
     mat = ncnn.Mat(x)  # wraps x without copying: x must outlive the extraction
-    with _nets_lock:
-        net.opt.num_threads = threads  # the extractor copies the options when it is made
-        ex = net.create_extractor()
+    ex = net.create_extractor()
     ex.input(net.input_names()[0], mat)
     ret, out = ex.extract(net.output_names()[0])
     if ret != 0:
@@ -170,7 +171,7 @@ def realesrgan(
     check_output_size(w * scale, h * scale, f"realesrgan x{scale}")
     np = require_numpy()
     ncnn = require_ncnn()
-    net = _net(model, scale)
+    net = _net(model, scale, n)
     rgb_img, alpha, mode = split(img)
     rgb = np.asarray(rgb_img, dtype=np.uint8)
     out = np.empty((h * scale, w * scale, 3), dtype=np.uint8)
@@ -178,7 +179,7 @@ def realesrgan(
     if on_progress is not None:
         on_progress(0, len(tiles))
     for done, ((left, top, right, bottom), (cl, ct, cr, cb)) in enumerate(tiles, 1):
-        up = _run_tile(net, ncnn, np, rgb[ct:cb, cl:cr], n)
+        up = _run_tile(net, ncnn, np, rgb[ct:cb, cl:cr])
         oy, ox = (top - ct) * scale, (left - cl) * scale
         out[top * scale : bottom * scale, left * scale : right * scale] = up[
             oy : oy + (bottom - top) * scale, ox : ox + (right - left) * scale
