@@ -37,7 +37,6 @@ def require_numpy() -> ModuleType:
 
 def require_cv2() -> ModuleType:
     """OpenCV (``cv2``), or a :class:`UsageError` naming the extra."""
-    require_numpy()
     try:
         return importlib.import_module("cv2")
     except ImportError as exc:
@@ -48,9 +47,9 @@ def require_ncnn() -> ModuleType:
     """The ncnn runtime that runs Real-ESRGAN, or a :class:`UsageError` naming the extra.
 
     The message says that lanczos, canny and outpaint_classical do not need ncnn, so a caller
-    on a platform without an ncnn wheel knows what still works.
+    on a platform without an ncnn wheel knows what still works. (A missing numpy surfaces here
+    too, as ncnn's own import error, so the message still names Real-ESRGAN.)
     """
-    require_numpy()
     try:
         return importlib.import_module("ncnn")
     except ImportError as exc:

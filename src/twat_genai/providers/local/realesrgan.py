@@ -169,8 +169,8 @@ def realesrgan(
     img = load_image(image)
     w, h = img.size
     check_output_size(w * scale, h * scale, f"realesrgan x{scale}")
-    np = require_numpy()
     ncnn = require_ncnn()
+    np = require_numpy()
     net = _net(model, scale, n)
     rgb_img, alpha, mode = split(img)
     rgb = np.asarray(rgb_img, dtype=np.uint8)
