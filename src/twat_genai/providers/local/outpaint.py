@@ -9,10 +9,10 @@ How the fill is made, and why:
    extension). Right at the border this continues the input exactly, so nothing jumps there.
 2. Inpainting (Navier-Stokes, or Telea's fast marching) runs on a copy no larger than
    ``work_size`` pixels on its long side: its cost grows with the area to fill (~0.15 s at 512,
-   ~1 s at 1024), and the fill is smooth anyway, so it loses nothing at low resolution. The
-   result is scaled back up. Navier-Stokes is the default because OpenCV's Telea drifts over
-   large areas: from a uniform (40, 90, 160) border it fills (73, 125, 194) 200 px away
-   (OpenCV 4.14 and 5.0; opencv/opencv#25404), while Navier-Stokes keeps the colour.
+   0.5 s at 1024, 2.6 s at 2048), and the fill is smooth anyway, so it loses nothing at low
+   resolution. The result is scaled back up. Navier-Stokes is the default because OpenCV's
+   Telea drifts over large areas: from a uniform (40, 90, 160) border it fills (73, 125, 194)
+   200 px away (OpenCV 4.14 and 5.0; opencv/opencv#25404), while Navier-Stokes keeps the colour.
 3. A feathered blend goes from the edge extension at the border to the inpainted fill a few
    working pixels out, so the blur of the upscaled fill never meets the sharp input directly.
 
