@@ -69,7 +69,7 @@ MODELS: dict[str, ModelSpec] = {
         scales=(2, 3, 4),
         pad=12,
         tile=168,
-        pixels_per_thread_second=75_000.0,
+        pixels_per_thread_second=95_000.0,
         bin_sha256=_ANIME_BIN,
         param_sha256={
             2: "73f86b353dcc247896da026e6103165ddd7f54fd2e9eb01b882f51d6aa127184",
