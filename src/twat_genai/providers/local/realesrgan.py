@@ -160,7 +160,7 @@ def realesrgan(
 
     ``model`` is ``"realesr-animevideov3"`` (default; x2, x3, x4; ~0.6 output MP/s at x2 on two
     idle cores) or ``"realesrgan-x4plus"`` (x4 only; sharper on photographs but far slower and
-    ~1.3 GB at its default tile, see :func:`estimate_realesrgan_seconds`). ``tile`` is the side
+    up to ~1.5 GB at its default tile, see :func:`estimate_realesrgan_seconds`). ``tile`` is the side
     of each tile's kept centre in input pixels (default per model; smaller saves memory, costs
     time); ``threads`` defaults to :func:`default_threads`. ``on_progress`` is called as tiles
     finish; an exception raised in it stops the run, which is how a caller cancels.

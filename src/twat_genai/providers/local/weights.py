@@ -43,7 +43,8 @@ class ModelSpec:
     max 0.6/255 at 12 px; x4plus p99 0.9/255, max 3/255 at 32 px, its receptive field is far
     wider). ``tile`` is the default side of a tile's kept centre: big enough that the context
     costs little, small enough for the CPU caches (throughput falls by a third past ~200 px
-    on a 2-core Xeon) and, for x4plus, for memory (peak ~1.3 GB at 128-px inputs).
+    on a 2-core Xeon) and, for x4plus, for memory (a process peaks at ~0.9 GB with 96-px tile
+    inputs, 1.25–1.55 GB with 128-px ones).
     """
 
     name: str
@@ -89,7 +90,8 @@ MODELS: dict[str, ModelSpec] = {
             ),
         ),
     ),
-    # RRDBNet, 23 residual-in-residual blocks: better on photographs, ~40x slower per pixel.
+    # RRDBNet, 23 residual-in-residual blocks: better on photographs, ~75x slower at x4
+    # (0.033 against 2.5 output MP/s on two idle cores, bench/RESULTS.md).
     "realesrgan-x4plus": ModelSpec(
         name="realesrgan-x4plus",
         scales=(4,),
