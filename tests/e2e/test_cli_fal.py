@@ -948,3 +948,25 @@ def test_the_summary_records_the_estimate(run_cli):
     code, _, err = run_cli("text", "a {red,[emulate:error=422] blue} kite")
     assert code == 1
     assert "2 items: 1 ok, 1 failed (estimated cost $" in err
+
+
+def test_canny_preprocess_local_sends_an_edge_map_made_here(
+    run_cli, requests_log, make_image, fetch
+):
+    """``--preprocess local`` makes the edge map on this machine, keeps it in the output
+    folder (so reruns can check it) and sends it as the control image."""
+    import io
+
+    sketch = make_image(Path("sketch.png"), (128, 96))
+    code, out, err = run_cli(
+        "canny", "--input_image", str(sketch), "--prompts", "a ship", "--preprocess", "local"
+    )
+    assert code == 0, err
+    [args] = submits(requests_log(), "fal-ai/flux-lora-canny")
+    with Image.open(io.BytesIO(fetch(args["image_url"]))) as sent:
+        assert sent.size == (128, 96)
+        assert set(sent.convert("L").tobytes()) <= {0, 255}
+    made = Path("generated_images/.inputs/sketch-edges.png")
+    assert made.is_file() and "control image made here" in err
+    [path] = paths_from(out)
+    assert path.name.startswith("sketch_")

@@ -177,6 +177,18 @@ UPSCALE_OPTIONS: dict[str, tuple[type, str]] = {
 UPSCALE_TOOL_NAMES = (
     "aura_sr", "ccsr", "clarity", "drct", "esrgan", "ideogram", "recraft_clarity", "recraft_creative",
 )  # fmt: skip
+#: Upscalers that run on this machine (the ``local`` provider), no key needed.
+LOCAL_UPSCALE_TOOLS = ("realesrgan", "realesrgan-x4plus", "lanczos")
+
+
+def _provider_option(p: argparse.ArgumentParser) -> None:
+    _opt(
+        p,
+        "provider",
+        type=one_of(("fal", "local")),
+        choices=["fal", "local"],
+        help="fal (default) or local: run on this machine, no key or network",
+    )
 
 
 def _text(p: argparse.ArgumentParser) -> None:
@@ -206,18 +218,31 @@ def _control(p: argparse.ArgumentParser) -> None:
     _run_options(p)
 
 
+def _canny(p: argparse.ArgumentParser) -> None:
+    _control(p)
+    _provider_option(p)
+    _opt(
+        p,
+        "preprocess",
+        type=one_of(("local",)),
+        choices=["local"],
+        help="local: make the edge map here and send it to fal as the control image",
+    )
+
+
 def _upscale(p: argparse.ArgumentParser) -> None:
     _input_option(p)
     _prompt_options(p)
     _opt(
         p,
         "tool",
-        type=one_of(UPSCALE_TOOL_NAMES),
-        choices=UPSCALE_TOOL_NAMES,
+        type=one_of(UPSCALE_TOOL_NAMES + LOCAL_UPSCALE_TOOLS),
+        choices=UPSCALE_TOOL_NAMES + LOCAL_UPSCALE_TOOLS,
         default="esrgan",
-        help="upscaler (default esrgan)",
+        help="upscaler (default esrgan); realesrgan, realesrgan-x4plus and lanczos run here",
     )
     _opt(p, "scale", type=above_zero, help="upscale factor for tools that take one")
+    _provider_option(p)
     g = p.add_argument_group("tool options")
     for name, (kind, help_text) in UPSCALE_OPTIONS.items():
         if kind is bool:
@@ -235,10 +260,11 @@ def _outpaint(p: argparse.ArgumentParser) -> None:
     _opt(
         p,
         "tool",
-        type=one_of(("bria", "flux")),
-        choices=["bria", "flux"],
+        type=one_of(("bria", "flux", "local")),
+        choices=["bria", "flux", "local"],
         default="bria",
-        help="bria (default, with GenFill border pass) or flux",
+        help="bria (default, with GenFill border pass), flux, or local: a classical fill "
+        "made here (OpenCV inpainting, not generation)",
     )
     _opt(
         p,
@@ -488,7 +514,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, Builder]] = {
     "generate": ((), "any model of any provider: text, image, edit, upscale, video", _generate),
     "text": ((), "text to image (fal FLUX LoRA)", _text),
     "image": ((), "image to image (fal FLUX LoRA)", _image),
-    "canny": ((), "generate following the input's edges (fal FLUX canny)", _control),
+    "canny": ((), "generate following the input's edges (fal FLUX canny)", _canny),
     "depth": ((), "generate following the input's depth (fal FLUX depth)", _control),
     "upscale": ((), "upscale with one of 8 fal tools", _upscale),
     "outpaint": ((), "extend an image onto a larger canvas (fal Bria or Flux)", _outpaint),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twat_genai.cli import output
-from twat_genai.core.errors import TwatGenAiError
+from twat_genai.core.errors import MissingKeyError, TwatGenAiError, UsageError
 
 if TYPE_CHECKING:
     from twat_genai.jobs.pipeline import RunOptions
@@ -32,6 +32,8 @@ _RUN_FLAGS = {
     "prompts",
     "output_dir",
     "gallery",
+    "provider",
+    "preprocess",
 }
 
 
@@ -171,6 +173,13 @@ def _generate(args: argparse.Namespace) -> int:
         return _any_model(args, prompts, printer)
     if args.command in PROVIDER_COMMANDS:
         return _provider(args, prompts, printer)
+    from twat_genai.cli.local_commands import local_model, local_spec, preprocess_locally
+
+    model = local_model(args)
+    if model is not None:
+        return _run_specs(args, [local_spec(args, model)], printer)
+    if getattr(args, "preprocess", None) == "local":
+        preprocess_locally(args)
     cli = TwatGenAiCLI(
         args.output_dir or "generated_images",
         verbose=args.verbose,
@@ -191,6 +200,13 @@ def _generate(args: argparse.Namespace) -> int:
     with sandbox_env() if args.sandbox else nullcontext():
         try:
             method(prompts=prompts, **kwargs)
+        except MissingKeyError as exc:
+            if args.command != "upscale":
+                raise
+            raise UsageError(
+                f"{exc}; or upscale on this machine with --provider local "
+                "(--tool realesrgan, realesrgan-x4plus or lanczos)"
+            ) from None
         except Exception as exc:
             summary = cli.last_summary
             if summary is None or not any(exc is o.error for o in summary.outcomes):
@@ -226,7 +242,6 @@ def _provider(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
 
 def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int:
     """``generate``: any model, from the flags or one job per line of ``--batch``."""
-    from twat_genai.clients.generate import run_specs
     from twat_genai.jobs.requests import Spec, parse_param, read_batch
 
     flags = Spec(
@@ -248,6 +263,13 @@ def _any_model(args: argparse.Namespace, prompts: Any, printer: _Printer) -> int
         params=dict(parse_param(p) for p in args.param or []),
     )
     specs = [s.merged(flags) for s in read_batch(args.batch)] if args.batch else [flags]
+    return _run_specs(args, specs, printer)
+
+
+def _run_specs(args: argparse.Namespace, specs: list[Any], printer: _Printer) -> int:
+    """Run generic jobs (``generate``, a command's local form) as one batch."""
+    from twat_genai.clients.generate import run_specs
+
     return _run_batch(
         args,
         lambda bar, summary: run_specs(
@@ -291,7 +313,10 @@ def run_options(
 
 
 def announce(name: str, data: dict[str, Any]) -> None:
-    """Say on stderr when a command resumes its unfinished run."""
+    """Say on stderr when a command resumes its unfinished run, and what a provider wants
+    people to know before the work (e.g. a long local run's estimate)."""
+    if name == "item_notice":
+        output.note(str(data.get("text", "")))
     if name == "run_resumed":
         output.note(
             f"resuming: {data['saved']} of {data['total']} items already saved "

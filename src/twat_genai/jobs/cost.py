@@ -39,6 +39,8 @@ class Estimate:
 def estimate(info: ModelInfo, request: Request) -> Estimate:
     """The cost of ``request`` on the model ``info`` describes."""
     price = info.price
+    if price is not None and price.per == "free":
+        return Estimate(0.0, "free: runs on this machine")
     if price is None or not price.usd:
         return Estimate(None, f"{info.id}: no price in the catalog")
     n = int(getattr(request, "n", 1) or 1)

@@ -24,10 +24,14 @@ class ProgressBar:
         self._task: Any = None
         self._started = 0.0
         self._skipped = 0
+        self._single = False
 
     def __call__(self, name: str, data: dict[str, Any]) -> None:
         if name == "batch_started":
+            self._single = int(data.get("total", 0)) <= 1
             self._start(int(data.get("total", 0)), int(data.get("skipped", 0)))
+        elif name == "item_progress":
+            self._part(int(data.get("done", 0)), int(data.get("total", 0)))
         elif name == "item_finished" and self._progress is not None:
             counts = data.get("counts") or {}
             bad = sum(v for k, v in counts.items() if k != "ok")
@@ -40,8 +44,20 @@ class ProgressBar:
         elif name == "batch_finished":
             self.close()
 
-    def _start(self, total: int, skipped: int) -> None:
-        if self._progress is not None or total <= 1:
+    def _part(self, done: int, total: int) -> None:
+        """A provider's progress within one item (e.g. tiles): its own bar for a one-item run,
+        the status text of a batch's bar."""
+        if self._progress is None and self._single and total > 1:
+            self._start(total, 0, label="working", force=True)
+        if self._progress is None:
+            return
+        if self._single:
+            self._progress.update(self._task, completed=done, total=total)
+        else:
+            self._progress.update(self._task, status=f"part {done}/{total}")
+
+    def _start(self, total: int, skipped: int, *, label: str = "", force: bool = False) -> None:
+        if self._progress is not None or (total <= 1 and not force):
             return
         from rich.console import Console
         from rich.progress import (
@@ -67,7 +83,7 @@ class ProgressBar:
             redirect_stderr=True,
             transient=False,
         )
-        label = "generating" + (f" ({skipped} already done)" if skipped else "")
+        label = label or "generating" + (f" ({skipped} already done)" if skipped else "")
         self._task = self._progress.add_task(label, total=total, status="", rate="")
         self._started, self._skipped = time.monotonic(), skipped
         self._progress.start()

@@ -254,6 +254,8 @@ async def run_batch(
                 rec.responded = True
             elif name == "saving" and rec.journal is not None and rec.exists:
                 rec.journal.saving(item.key, data["file"], data["path"])
+            elif name in ("notice", "progress"):  # a provider's word for people watching
+                emit(f"item_{name}", label=item.label, **data)
 
         ctx = CallContext.reattaching(
             recorded,
