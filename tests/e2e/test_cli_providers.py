@@ -167,11 +167,13 @@ def test_list_providers_names_keys_and_state(
     run_cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``list-providers --json`` lists the four providers, their keys, and whether each is set."""
+    """``list-providers --json`` lists the providers (the local one needs no key), their keys,
+    and whether each is set."""
     monkeypatch.delenv("FAL_KEY", raising=False)
     code, out, _ = run_cli("list-providers", "--json")
     assert code == 0
     rows = {r["name"]: r for r in map(json.loads, out.splitlines())}
-    assert list(rows) == ["fal", "chutes", "openai", "gemini"]
+    assert list(rows) == ["fal", "chutes", "openai", "gemini", "local"]
     assert rows["fal"]["keys"] == ["FAL_KEY"] and rows["fal"]["key_set"] is False
     assert rows["gemini"]["key_set"] is True
+    assert rows["local"]["keys"] == [] and rows["local"]["key_set"] is True

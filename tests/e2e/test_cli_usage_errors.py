@@ -180,7 +180,8 @@ def test_the_installed_entry_point_prints_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "twat-genai: error: --tool: 'nosuch' is not one of aura_sr, ccsr, clarity, drct, esrgan, "
-        "ideogram, recraft_clarity, recraft_creative (see 'twat-genai upscale --help')"
+        "ideogram, recraft_clarity, recraft_creative, realesrgan, realesrgan-x4plus, lanczos "
+        "(see 'twat-genai upscale --help')"
     ]
     assert proc.stdout == "" and list(tmp_path.iterdir()) == []
 

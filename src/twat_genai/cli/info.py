@@ -265,7 +265,9 @@ def keys(args: argparse.Namespace) -> int:
 
     for name in provider_names():
         names = get_provider_class(name).key_env
-        found = key_source(names) if names else None
+        if not names:  # a provider that needs no key (local) has none to show
+            continue
+        found = key_source(names)
         row: dict[str, Any] = {"provider": name, "env": found[0] if found else None}
         if found is None:
             row.update(key=None, source=None, file=None)
