@@ -41,7 +41,7 @@ from twat_genai.jobs.sidecar import build_metadata, input_records
 from twat_genai.providers.base import CallContext, Provider, request_kind
 from twat_genai.providers.inputs import noting_inputs
 from twat_genai.providers.registry import resolve_alias
-from twat_genai.transport.retry import note_retry
+from twat_genai.transport.retry import NO_RETRY, note_retry
 
 if TYPE_CHECKING:
     from twat_genai.providers.catalog import ModelInfo
@@ -377,7 +377,10 @@ async def _download(provider: Provider, url: str, stream: StreamingFile, ctx: Ca
     times, waiting as the server asks) before the item fails; a short body is never saved."""
     for attempt in range(DOWNLOAD_ATTEMPTS):
         try:
-            await provider.fetcher.fetch_to(url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES)
+            # Whole downloads are retried here; the client must not retry inside each one too.
+            await provider.fetcher.fetch_to(
+                url, stream.write, max_bytes=MAX_DOWNLOAD_BYTES, retry=NO_RETRY
+            )
             if cut_short(stream.head, stream.tail, stream.bytes_written):
                 raise DownloadError(
                     f"download of {url.split('?', 1)[0]} was cut short: the file ends after "

@@ -289,7 +289,13 @@ class HttpClient:
 
     @asynccontextmanager
     async def stream(
-        self, method: str, path: str, *, limited: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        limited: bool = True,
+        retry: RetryPolicy | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
         """A streamed response (status already checked); retried only before the body flows.
 
@@ -297,7 +303,7 @@ class HttpClient:
         the provider's in-flight slots for the whole job.
         """
         url = self.url(path)
-        policy = self.retry
+        policy = retry or self.retry
         started = time.monotonic()
         attempt = 0
         flowing = False
@@ -341,14 +347,20 @@ class HttpClient:
         return b"".join(chunks), content_type
 
     async def fetch_to(
-        self, url: str, sink: Callable[[bytes], object], *, max_bytes: int = MAX_BODY_BYTES
+        self,
+        url: str,
+        sink: Callable[[bytes], object],
+        *,
+        max_bytes: int = MAX_BODY_BYTES,
+        retry: RetryPolicy | None = None,
     ) -> str:
         """GET a file chunk by chunk into ``sink`` with a size cap; returns the content type.
-        Any failure is a :class:`DownloadError`; ``retryable`` on it says whether fetching
-        again may help (a cut connection, a short body, a 5xx or a 429 may; a 404 will not)."""
+        ``retry`` replaces the client's policy (a caller that retries whole downloads itself
+        passes :data:`~twat_genai.transport.retry.NO_RETRY`). Any failure is a
+        :class:`DownloadError`; ``retryable`` on it says whether fetching again may help (a cut connection, a short body, a 5xx or a 429 may; a 404 will not)."""
         size = 0
         try:
-            async with self.stream("GET", url) as response:
+            async with self.stream("GET", url, retry=retry) as response:
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > max_bytes:
                     raise DownloadError(
