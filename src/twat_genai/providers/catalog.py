@@ -380,11 +380,18 @@ def _read_resource(package: str, name: str) -> str:
 def provider_entries(provider: str, package: str, name: str) -> list[ModelInfo]:
     """The entries a provider ships (``name`` inside ``package``); none when it ships no such
     file (its models are then all "unknown", and say so when used)."""
+    return list(_shipped_entries(provider, package, name))
+
+
+@cache
+def _shipped_entries(provider: str, package: str, name: str) -> tuple[ModelInfo, ...]:
+    """Parsed once per process: every request looks its model up (several times per job),
+    and parsing a provider's file costs tens of milliseconds."""
     try:
         text = _read_resource(package, name)
     except (FileNotFoundError, ModuleNotFoundError):
-        return []
-    return parse_catalog(text, provider=provider, source=f"{package}/{name}")
+        return ()
+    return tuple(parse_catalog(text, provider=provider, source=f"{package}/{name}"))
 
 
 _user_cache: tuple[Any, list[ModelInfo]] | None = None
