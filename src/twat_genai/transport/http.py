@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -90,6 +91,12 @@ def _ssl_context() -> Any:
     return httpx.create_ssl_context()
 
 
+def _proxied() -> bool:
+    """Whether the environment names a proxy (``HTTPS_PROXY`` …): only httpx's own transport
+    honours one."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
 ErrorParser = Callable[[int, Any, str], ErrorInfo]
 RetryMode = Literal["always", "safe", "never"]
 
@@ -127,24 +134,38 @@ class HttpClient:
             else DEFAULT_TIMEOUT
         )
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._client: Any = None
 
     def __repr__(self) -> str:  # never show headers: they hold the key
         return f"HttpClient(provider={self.provider!r}, base_url={self.base_url!r})"
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> Any:
+        """The wire: aiohttp's pool (:mod:`twat_genai.transport.aio`), or an
+        ``httpx.AsyncClient`` when a ``transport`` was given or the environment names a proxy.
+        Both answer with ``httpx.Response`` objects and raise httpx's exceptions."""
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                headers=self._headers,
-                timeout=self._timeout,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                # httpx drops only Authorization on a redirect to another host; a client that
-                # carries any other key header (x-goog-api-key) must not follow redirects.
-                follow_redirects=not any(k.lower() in _UNSTRIPPED for k in self._headers),
-                verify=_ssl_context(),
-            )
+            # httpx drops only Authorization on a redirect to another host; a client that
+            # carries any other key header (x-goog-api-key) must not follow redirects.
+            follow = not any(k.lower() in _UNSTRIPPED for k in self._headers)
+            if self._transport is None and not _proxied():
+                from twat_genai.transport.aio import AiohttpClient
+
+                self._client = AiohttpClient(
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    follow_redirects=follow,
+                    ssl_context=_ssl_context,
+                )
+            else:
+                self._client = httpx.AsyncClient(
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    transport=self._transport,
+                    limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+                    follow_redirects=follow,
+                    verify=_ssl_context() if self._transport is None else True,
+                )
         return self._client
 
     async def aclose(self) -> None:
@@ -244,8 +265,9 @@ class HttpClient:
         async with self.limiter:
             if timeout is not None:
                 kwargs["timeout"] = timeout
-            response = await self.client.request(method, url, **kwargs)
-        log.debug("%s %s -> %s", method, _short(url), response.status_code)
+            response: httpx.Response = await self.client.request(method, url, **kwargs)
+        if log.isEnabledFor(logging.DEBUG):  # _short() redacts: not for every request
+            log.debug("%s %s -> %s", method, _short(url), response.status_code)
         return response
 
     def error_for(self, response: httpx.Response) -> ProviderError:
