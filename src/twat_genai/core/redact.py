@@ -117,13 +117,29 @@ def _secret_values() -> Iterable[str]:
     yield from _extra_secrets
 
 
+#: Every pattern above needs one of these in the text: a string with none of them (most
+#: prompts, ids, sizes) skips the regular expressions.
+_MARKS = (":", "=", "cpk_", "sk-", "AIza", "Key", "Bearer", "Basic")
+
+
+def _secrets() -> list[str]:
+    """The known secret values, longest first (a key containing another is masked whole)."""
+    return sorted(set(_secret_values()), key=len, reverse=True)
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every known secret and key-shaped token replaced by ``***``."""
+    return _redact(text, _secrets())
+
+
+def _redact(text: str, secrets: list[str]) -> str:
     if not text:
         return text
-    for value in sorted(set(_secret_values()), key=len, reverse=True):
+    for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
+    if not any(mark in text for mark in _MARKS):
+        return text
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     # A value written as a secret header's is a credential whatever it looks like.
@@ -138,14 +154,19 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def redact_obj(obj: Any) -> Any:
     """Deep-copy JSON-like ``obj`` with secret strings masked (for metadata sidecars)."""
+    return _redact_obj(obj, _secrets())
+
+
+def _redact_obj(obj: Any, secrets: list[str]) -> Any:
     if isinstance(obj, str):
-        return redact(obj)
+        return _redact(obj, secrets)
     if isinstance(obj, Mapping):
         return {
-            k: (MASK if str(k).lower() in SECRET_HEADERS else redact_obj(v)) for k, v in obj.items()
+            k: (MASK if str(k).lower() in SECRET_HEADERS else _redact_obj(v, secrets))
+            for k, v in obj.items()
         }
     if isinstance(obj, (list, tuple)):
-        return [redact_obj(v) for v in obj]
+        return [_redact_obj(v, secrets) for v in obj]
     return obj
 
 
