@@ -386,7 +386,7 @@ class StreamingFile:
         directory = writer.target_dir()
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=DOWNLOAD_PREFIX)
         self.temp_path = Path(tmp)
-        self._fh: IO[bytes] | None = os.fdopen(fd, "wb")
+        self._fh: IO[bytes] | None = os.fdopen(fd, "w+b")
         self._hash = hashlib.sha256()
         self._head = bytearray()
         self._tail = b""
@@ -469,12 +469,8 @@ class StreamingFile:
         if self._fh is None:
             raise ValueError("stream is already committed or aborted")
         writer = self._writer
+        fh = self._fh
         try:
-            if writer.fsync:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
             head = bytes(self._head)
             mime = _real_type(head, content_type)
             size, digest = self.bytes_written, self._hash.hexdigest()
@@ -482,17 +478,22 @@ class StreamingFile:
             dims: tuple[int, int] | None = None
             if mime.startswith("image/"):
                 small = size <= EMBED_MAX_BYTES
-                data = self.temp_path.read_bytes() if small else head
+                data = self._whole(fh) if small else head
                 credentials = has_content_credentials(data) if small else False
                 if small and writer.embed and not credentials:
                     stamped = embed_parameters(data, embedded_subset(metadata))
-                    if stamped != data:  # still a temporary name: no directory sync yet
-                        atomic_write_bytes(
-                            self.temp_path, stamped, fsync=writer.fsync, sync_dir=False
-                        )
+                    if stamped != data:  # still a temporary name: rewritten in place
+                        fh.seek(0)
+                        fh.write(stamped)
+                        fh.truncate()
                         data, embedded = stamped, True
                         size, digest = len(data), hashlib.sha256(data).hexdigest()
                 dims = _dims(data, mime)
+            if writer.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+            fh.close()
+            self._fh = None
             if path is not None:
                 media, name = path, path.name
             else:
@@ -516,6 +517,14 @@ class StreamingFile:
             credentials=credentials,
         )
         return media, writer._write_sidecar(media, metadata, info)
+
+    def _whole(self, fh: IO[bytes]) -> bytes:
+        """Everything written: the head when it holds all of it, else read back."""
+        if self.bytes_written <= len(self._head):
+            return bytes(self._head)
+        fh.flush()
+        fh.seek(0)
+        return fh.read()
 
     async def commit_async(
         self,
