@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 _dotenv_loaded = False
 
@@ -39,8 +40,18 @@ def resolve_base_url(explicit: str | None, env_names: Sequence[str], default: st
     return (explicit or first_env(env_names) or default).rstrip("/")
 
 
+#: What platformdirs reads to place the config folder (Linux, macOS, Windows).
+_CONFIG_ENV = ("XDG_CONFIG_HOME", "HOME", "APPDATA", "USERPROFILE")
+_config_dir: tuple[Any, Path] | None = None
+
+
 def user_config_dir() -> Path:
-    """The user's config folder for twat-genai (platformdirs); not created here."""
+    """The user's config folder for twat-genai (platformdirs); not created here. Remembered
+    while the environment platformdirs reads stays the same: every model lookup asks for it."""
+    global _config_dir
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("twat-genai"))
+    key = (platformdirs.user_config_dir, *(os.environ.get(n) for n in _CONFIG_ENV))
+    if _config_dir is None or _config_dir[0] != key:
+        _config_dir = (key, Path(platformdirs.user_config_dir("twat-genai")))
+    return _config_dir[1]
