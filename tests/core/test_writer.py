@@ -733,3 +733,27 @@ def test_stale_temporary_files_are_looked_for_when_the_folder_is_first_used(
         assert not leftover.exists()
         stream.write(_mp4())
         stream.commit(ident="v", metadata={})
+
+
+def test_a_name_with_thousands_of_copies_costs_a_few_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind 2,000 taken copies the next name is found by doubling and halving (about two
+    dozen checks), and the name after it by one."""
+    (tmp_path / "cat.png").write_bytes(b"")
+    for n in range(2, 2001):
+        (tmp_path / f"cat-{n}.png").write_bytes(b"")
+    w = OutputWriter(tmp_path, clock=_clock)
+    checks: list[str] = []
+    real = w._stem_free
+
+    def counted(directory: Path, stem: str, ext: str) -> bool:
+        checks.append(stem)
+        return real(directory, stem, ext)
+
+    monkeypatch.setattr(w, "_stem_free", counted)
+    assert w.name_for(ident="cat", ext="png") == "cat-2001.png"
+    assert len(checks) <= 30
+    checks.clear()
+    assert w.name_for(ident="cat", ext="png") == "cat-2002.png"
+    assert checks == ["cat-2002"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,31 @@ def test_a_job_the_provider_cannot_do_fails_the_run_before_any_job(tmp_path: Pat
     with pytest.raises(UsageError, match="cannot do video"):
         run(jobs, output_dir=tmp_path)
     assert FakeProvider.submissions == [] and list(tmp_path.iterdir()) == []
+
+
+def test_nothing_per_item_lists_the_output_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run into a folder that already holds files lists it once (the sweep of a killed
+    run's temporary files), however many items it saves."""
+    import os
+
+    for n in range(300):
+        (tmp_path / f"old-{n}.png").write_bytes(b"")
+    listed: list[str] = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path: Any = ".") -> Any:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    def listdir(path: Any = ".") -> list[str]:
+        listed.append(str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+    jobs = [Job(ImageGenerationRequest(prompt=f"item {i}")) for i in range(20)]
+    outcomes = run(jobs, output_dir=tmp_path, journal=True)
+    assert [o.status for o in outcomes] == ["ok"] * 20  # type: ignore[attr-defined]
+    assert [p for p in listed if Path(p).resolve() == tmp_path.resolve()] == [str(tmp_path)]

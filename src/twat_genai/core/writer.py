@@ -150,6 +150,8 @@ class OutputWriter:
         self.fsync = fsync
         self._lock = threading.Lock()
         self._reserved: set[str] = set()
+        #: Per (name, extension): the highest suffix handed out (1: the bare name).
+        self._taken: dict[tuple[str, str], int] = {}
         self._swept = not sweep  # a batch sweeps once per run, not once per writer
 
     def __repr__(self) -> str:
@@ -221,12 +223,27 @@ class OutputWriter:
         )
 
     def _reserve_stem(self, base: str, ext: str) -> str:
+        """The first free of ``base``, ``base-2``, ``base-3`` … after those this writer gave
+        out; behind a run of taken names the free one is found by doubling then halving, so a
+        folder holding thousands of copies of a name costs a few checks, not thousands."""
         directory = self.output_dir
+
+        def free(n: int) -> bool:
+            return self._stem_free(directory, base if n == 1 else f"{base}-{n}", ext)
+
         with self._lock:
-            stem, n = base, 1
-            while not self._stem_free(directory, stem, ext):
-                n += 1
-                stem = f"{base}-{n}"
+            taken = self._taken.get((base, ext), 0)
+            n = taken + 1
+            if not free(n):
+                low, high = n, n + 1
+                while not free(high):
+                    low, high = high, high * 2
+                while high - low > 1:  # low is taken, high is free
+                    middle = (low + high) // 2
+                    low, high = (low, middle) if free(middle) else (middle, high)
+                n = high
+            self._taken[(base, ext)] = n
+            stem = base if n == 1 else f"{base}-{n}"
             self._reserved.add(stem)
             return stem
 
