@@ -573,3 +573,16 @@ def test_the_same_command_twice_makes_new_images(
     assert len(images) == 2
     seeds = {json.loads(p.with_suffix(".json").read_text())["seed"] for p in images}
     assert len(seeds) == 2  # a new seed each time
+
+
+def test_a_summary_repr_stays_short_however_many_items() -> None:
+    """asyncio.run (Python 3.11) formats the repr of its main task's result when it exits: a
+    batch's summary must not spell out every outcome and job."""
+
+    async def job() -> str:
+        return "x" * 10_000
+
+    items = [Item(label=f"item {i} " + "y" * 1_000, run=job) for i in range(300)]
+    summary = asyncio.run(run_batch(items, concurrency=16))
+    assert len(summary.outcomes) == 300
+    assert repr(summary) == "Summary(300 items: 300 ok)"
