@@ -420,9 +420,10 @@ def entries_of(provider_class: Any) -> list[ModelInfo]:
 def model_entry(provider_class: Any, model_id: str) -> ModelInfo | None:
     """A provider's entry for ``model_id``: exact, else ignoring case (the user's win)."""
     entries = entries_of(provider_class)
-    exact = [e for e in entries if e.id == model_id]
-    loose = [e for e in entries if e.id.lower() == model_id.lower()]
-    found = exact or loose
+    found = [e for e in entries if e.id == model_id]
+    if not found:
+        wanted = model_id.lower()
+        found = [e for e in entries if e.id.lower() == wanted]
     return found[-1] if found else None
 
 
