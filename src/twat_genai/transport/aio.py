@@ -41,8 +41,8 @@ _MAX_REDIRECTS = 20
 def _default_headers() -> tuple[tuple[str, str], ...]:
     """What httpx sends on every request (Accept, Accept-Encoding with the decoders it has,
     Connection, User-Agent): a server sees the same request as before."""
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(204)))
-    return tuple(client.headers.items())
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(204))) as client:
+        return tuple(client.headers.items())
 
 
 class AiohttpClient:
