@@ -176,6 +176,26 @@ def main() -> int:
     return 0
 
 
+BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
+
+
+def replace_section(path: Path, figures: str) -> None:
+    """Put ``figures`` between this script's markers in ``path`` (at the top the first time),
+    keeping the hand-written profile summary there (from ``## Profile`` on) and every other
+    script's section."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(BEGIN), text.find(END)
+    kept = ""
+    if start >= 0 and end > start:
+        old = text[start:end]
+        kept = old[old.index("\n## Profile") :].rstrip("\n") if "\n## Profile" in old else ""
+        before, after = text[:start], text[end + len(END) :].lstrip("\n")
+    else:
+        before, after = "", text
+    block = f"{BEGIN}\n{figures}{kept}\n{END}\n"
+    path.write_text(before + block + ("\n" + after if after else ""))
+
+
 def write_results(
     rows: list[tuple[str, str]], args: Any, pin: Pinning, started: float, load0: Any
 ) -> None:
@@ -225,16 +245,12 @@ def write_results(
         "- The project's source is byte-compiled first, as an installed CLI is.\n"
         f"- Whole benchmark: {elapsed:.0f} s.\n"
     )
-    path = ROOT / "bench" / "RESULTS.md"
-    kept = ""
-    if path.exists():  # the profile summary below the figures is written by hand
-        old = path.read_text()
-        kept = old[old.index("\n## Profile") :] if "\n## Profile" in old else ""
-    path.write_text(
+    figures = (
         "# Batch benchmark results\n\n"
         f"Command: `{command}`  \n{baseline}Date: {when}  \nMachine: {machine}\n\n"
-        f"{table}\nNotes:\n\n{notes}{kept}"
+        f"{table}\nNotes:\n\n{notes}"
     )
+    replace_section(ROOT / "bench" / "RESULTS.md", figures)
     print(f"wrote bench/RESULTS.md in {elapsed:.0f} s")
 
 
