@@ -37,6 +37,7 @@ from twat_genai.jobs.runner import (
     run_batch,
 )
 from twat_genai.providers.base import request_kind
+from twat_genai.providers.catalog import pinned
 
 if TYPE_CHECKING:
     from twat_genai.jobs.journal import Entry
@@ -119,7 +120,12 @@ async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptio
     """Run ``jobs`` as one batch (each on its own provider, else on ``provider``) and return
     its summary (outcomes carry :class:`ProviderResponse` results). The output folder is
     checked before anything is paid for; a journaled run skips finished items and re-attaches
-    to submitted jobs."""
+    to submitted jobs. The batch sees the user's catalog as it was when it started."""
+    with pinned():
+        return await _run_jobs(provider, jobs, options)
+
+
+async def _run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
     runners = [job.provider or provider for job in jobs]
     if any(r is None for r in runners):
         raise ValueError("run_jobs needs a provider for every job")

@@ -19,7 +19,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -290,6 +292,9 @@ def user_aliases_path() -> Path:
 
 def read_user_aliases() -> dict[str, str]:
     """``{alias: model or provider:model}`` from the user's aliases file (empty when none)."""
+    pin = _pin.get()
+    if pin is not None:
+        return pin.aliases
     path = user_aliases_path()
     if not path.is_file():
         return {}
@@ -397,9 +402,44 @@ def _shipped_entries(provider: str, package: str, name: str) -> tuple[ModelInfo,
 _user_cache: tuple[Any, list[ModelInfo]] | None = None
 
 
+@dataclass
+class Pin:
+    """The user's catalog and aliases as one batch sees them, and the catalog built from them
+    (filled by the registry on first use)."""
+
+    entries: list[ModelInfo]
+    aliases: dict[str, str]
+    catalog: Catalog | None = None
+
+
+_pin: ContextVar[Pin | None] = ContextVar("twat_genai_catalog_pin", default=None)
+
+
+@contextmanager
+def pinned() -> Iterator[None]:
+    """Within: the user's catalog and aliases files are read once. A batch sees one catalog,
+    and its lookups (several per job) skip the file checks that cost a fifth of a job's CPU."""
+    if _pin.get() is not None:
+        yield
+        return
+    token = _pin.set(Pin(user_entries(), read_user_aliases()))
+    try:
+        yield
+    finally:
+        _pin.reset(token)
+
+
+def current_pin() -> Pin | None:
+    """The pin in force (None outside :func:`pinned`)."""
+    return _pin.get()
+
+
 def user_entries() -> list[ModelInfo]:
     """The entries of the user's catalog file (re-read when the file changes)."""
     global _user_cache
+    pin = _pin.get()
+    if pin is not None:
+        return pin.entries
     path = user_models_path()
     stamp = _stamp(path)
     if _user_cache is not None and _user_cache[0] == stamp:
@@ -455,5 +495,6 @@ __all__ = [
     "entries_of",
     "model_entry",
     "parse_catalog",
+    "pinned",
     "split_ref",
 ]

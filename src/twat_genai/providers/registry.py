@@ -62,8 +62,18 @@ def load_catalog() -> Catalog:
     """The catalog of every registered provider plus the user's files (rebuilt when the
     registry or the user's files change)."""
     global _catalog
-    from twat_genai.providers.catalog import build_catalog, user_aliases_path, user_models_path
+    from twat_genai.providers.catalog import (
+        build_catalog,
+        current_pin,
+        user_aliases_path,
+        user_models_path,
+    )
 
+    pin = current_pin()
+    if pin is not None:
+        if pin.catalog is None:
+            pin.catalog = build_catalog(get_provider_class(n) for n in provider_names())
+        return pin.catalog
     names = tuple(provider_names())
     aliases = user_aliases_path()
     stamp = (names, _stamp(user_models_path()), _stamp(aliases if aliases.is_file() else None))
