@@ -410,6 +410,10 @@ class Pin:
     entries: list[ModelInfo]
     aliases: dict[str, str]
     catalog: Catalog | None = None
+    #: Per provider class: its entries by id, then by lower-cased id (the last entry wins).
+    index: dict[Any, tuple[dict[str, ModelInfo], dict[str, ModelInfo]]] = field(
+        default_factory=dict
+    )
 
 
 _pin: ContextVar[Pin | None] = ContextVar("twat_genai_catalog_pin", default=None)
@@ -459,6 +463,14 @@ def entries_of(provider_class: Any) -> list[ModelInfo]:
 
 def model_entry(provider_class: Any, model_id: str) -> ModelInfo | None:
     """A provider's entry for ``model_id``: exact, else ignoring case (the user's win)."""
+    pin = _pin.get()
+    if pin is not None:
+        if provider_class not in pin.index:
+            entries = entries_of(provider_class)
+            exact = {e.id: e for e in entries}
+            pin.index[provider_class] = (exact, {e.id.lower(): e for e in entries})
+        exact, folded = pin.index[provider_class]
+        return exact.get(model_id) or folded.get(model_id.lower())
     entries = entries_of(provider_class)
     found = [e for e in entries if e.id == model_id]
     if not found:
