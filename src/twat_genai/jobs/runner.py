@@ -40,7 +40,7 @@ PLANNED = "planned"
 EventHook = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One unit of work: a label for people, and the coroutine factory that does it.
 
@@ -56,7 +56,7 @@ class Item:
     restore: Callable[[Entry], Any] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     item: Item
     status: str
@@ -197,7 +197,6 @@ async def run_batch(
         """Progress is live; outcomes reach ``on_outcome`` and the summary in item order (an
         outcome waits for the outcomes of earlier items)."""
         nonlocal next_index
-        outcome.index = index_of[id(outcome.item)]
         live[outcome.status] += 1
         emit(
             "item_finished",
@@ -219,9 +218,7 @@ async def run_batch(
             if not summary.keep_results:
                 ready.result = None
 
-    index_of = {id(item): i for i, item in enumerate(items)}
-    entries: dict[int, Entry | None] = {}
-    todo: list[Item] = []
+    entries: dict[int, Entry] = {}  # the journal's entries of unfinished items
     restored: list[Outcome] = []
     for index, item in enumerate(items):
         entry = journal.get(item.key) if journal is not None and item.key else None
@@ -231,13 +228,12 @@ async def run_batch(
                 error = BlockedError(
                     entry.error or "blocked by the provider", request_id=entry.request_id
                 )
-                restored.append(Outcome(item, BLOCKED, error=error, skipped=True))
+                restored.append(Outcome(item, BLOCKED, error=error, skipped=True, index=index))
                 continue
             result = item.restore(entry) if item.restore else entry
-            restored.append(Outcome(item, OK, result=result, skipped=True))
-        else:
+            restored.append(Outcome(item, OK, result=result, skipped=True, index=index))
+        elif entry is not None:
             entries[index] = entry
-            todo.append(item)
     emit("batch_started", total=total, skipped=len(restored), concurrency=concurrency)
     for outcome in restored:
         report(outcome)
@@ -271,18 +267,18 @@ async def run_batch(
         )
         return await (item.run(ctx) if item.takes_context else item.run())
 
-    async def one(item: Item, slot: _Slot) -> None:
+    async def one(item: Item, index: int, slot: _Slot) -> None:
         try:
-            await run_one(item, slot)
+            await run_one(item, index, slot)
         finally:
             slot.release()
 
     def count(kind: str) -> None:
         summary.stats[kind] += 1
 
-    async def run_one(item: Item, slot: _Slot) -> None:
+    async def run_one(item: Item, index: int, slot: _Slot) -> None:
         retry_listener.set(count)  # this item's task (and its sub-tasks) count into the summary
-        entry = entries.get(index_of[id(item)])
+        entry = entries.pop(index, None)
         # Every job an earlier run recorded is re-attached, whatever that run's outcome (a
         # download that failed after the job finished must not pay for the job again).
         recorded = list(entry.handles) if entry is not None and item.takes_context else []
@@ -309,13 +305,13 @@ async def run_batch(
                 rec.fresh = True  # the next submission starts the entry afresh
                 await slot.reacquire()
                 result = await attempt(item, [], slot, rec)
-            outcome = Outcome(item, OK, result=result)
+            outcome = Outcome(item, OK, result=result, index=index)
         except asyncio.CancelledError as exc:
             rec.finish(item, CANCELLED, error="interrupted")
-            report(Outcome(item, CANCELLED, error=exc))
+            report(Outcome(item, CANCELLED, error=exc, index=index))
             raise
         except Exception as exc:
-            outcome = Outcome(item, classify(exc), error=exc)
+            outcome = Outcome(item, classify(exc), error=exc, index=index)
         rec.finish(
             item,
             outcome.status,
@@ -342,10 +338,13 @@ async def run_batch(
 
     # Items start as slots free up: tasks exist only for running items (memory stays flat).
     running: set[asyncio.Future[None]] = set()
+    skipped = {o.index for o in restored}
     try:
-        for item in todo:
+        for index, item in enumerate(items):
+            if index in skipped:
+                continue
             await slots.acquire()
-            future = asyncio.ensure_future(one(item, _Slot(slots)))
+            future = asyncio.ensure_future(one(item, index, _Slot(slots)))
             running.add(future)
             future.add_done_callback(running.discard)
         while running:
@@ -355,9 +354,9 @@ async def run_batch(
             task.cancel()
         await asyncio.gather(*list(running), return_exceptions=True)
         done = {o.index for o in summary.outcomes} | set(waiting)
-        for item in todo:
-            if index_of[id(item)] not in done:
-                report(Outcome(item, CANCELLED))
+        for index, item in enumerate(items):
+            if index not in done:
+                report(Outcome(item, CANCELLED, index=index))
         emit("batch_finished", counts=dict(summary.counts), total=total)
         raise
     emit("batch_finished", counts=dict(summary.counts), total=total)
