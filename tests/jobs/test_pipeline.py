@@ -4,7 +4,9 @@ about, saved, journaled and resumed the same way for every provider."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from twat_genai.core.errors import UsageError
 from twat_genai.core.models import ImageGenerationRequest
-from twat_genai.jobs.pipeline import Job, RunOptions, run_jobs, run_one
+from twat_genai.jobs.pipeline import Job, LazyJobs, RunOptions, run_jobs, run_one
 from twat_genai.testing.fake import FakeProvider
 
 
@@ -136,6 +138,57 @@ def test_a_job_the_provider_cannot_do_fails_the_run_before_any_job(tmp_path: Pat
     jobs = [Job(ImageGenerationRequest(prompt="fine")), Job(VideoGenerationRequest(prompt="x"))]
     with pytest.raises(UsageError, match="cannot do video"):
         run(jobs, output_dir=tmp_path)
+    assert FakeProvider.submissions == [] and list(tmp_path.iterdir()) == []
+
+
+def test_lazy_jobs_are_made_to_be_checked_and_again_to_run_and_never_kept(
+    tmp_path: Path,
+) -> None:
+    """A long batch holds its specs, not its requests: each job is made once to be checked
+    (then dropped) and once when its turn comes; a reported item's request is gone, and the
+    summary keeps none."""
+    prompts = [f"item {i}" for i in range(12)]
+    made: list[weakref.ref[ImageGenerationRequest]] = []
+    reported: list[str] = []
+    excess: list[int] = []  # requests alive beyond the items started and not yet reported
+
+    def build(prompt: str) -> Job:
+        gc.collect()
+        alive = sum(r() is not None for r in made)
+        started = max(0, len(made) - len(prompts))
+        excess.append(alive - (started - len(reported) if started else 1))
+        request = ImageGenerationRequest(prompt=prompt, seed=1)
+        made.append(weakref.ref(request))
+        return Job(request)
+
+    options = RunOptions(
+        output_dir=tmp_path,
+        journal=True,
+        concurrency=2,
+        on_outcome=lambda o: reported.append(o.item.label),
+    )
+
+    async def main() -> Any:
+        async with FakeProvider() as provider:
+            return await run_jobs(provider, LazyJobs(prompts, build), options)
+
+    summary = asyncio.run(main())
+    assert [o.status for o in summary.outcomes] == ["ok"] * 12 and reported == prompts
+    assert len(made) == 24 and max(excess) <= 0
+    gc.collect()
+    assert [r for r in made if r() is not None] == []
+
+
+def test_a_bad_last_lazy_job_fails_the_run_before_any_job(tmp_path: Path) -> None:
+    """Lazy jobs are all checked before the first one runs, the last one too."""
+    from twat_genai.core.models import VideoGenerationRequest
+
+    def build(prompt: str) -> Job:
+        request = VideoGenerationRequest if prompt == "bad" else ImageGenerationRequest
+        return Job(request(prompt=prompt))
+
+    with pytest.raises(UsageError, match="cannot do video"):
+        run(LazyJobs(["a", "b", "bad"], build), output_dir=tmp_path, journal=True)  # type: ignore[arg-type]
     assert FakeProvider.submissions == [] and list(tmp_path.iterdir()) == []
 
 

@@ -1,9 +1,10 @@
 """The one execution path: every entry point (the CLI commands, ``FALEngine``, ``TwatGenAiCLI``,
 the provider clients, ``twat_genai.generate``) builds neutral requests and hands them here.
 
-A run is a list of :class:`Job` (a request, its label and what its sidecar records) plus
-:class:`RunOptions` (where files go, how they are named, whether the run is journaled, how many
-jobs at once). :func:`run_jobs` turns the jobs into batch items (:mod:`twat_genai.jobs.runner`),
+A run is a sequence of :class:`Job` (a request, its label and what its sidecar records; a list,
+or :class:`LazyJobs` made from compact specs when needed) plus :class:`RunOptions` (where files
+go, how they are named, whether the run is journaled, how many jobs at once). :func:`run_jobs`
+checks and prices every job, then turns them into batch items (:mod:`twat_genai.jobs.runner`),
 each running :func:`twat_genai.jobs.generate.generate` against the provider and the writer.
 Journaling is a property of the run: the CLI journals, a single library call does not, so two
 identical calls make two images.
@@ -13,20 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from twat_genai.core.errors import UsageError
 from twat_genai.core.files import remove_stale_temps
 from twat_genai.core.models import MediaFile, ProviderResponse, Request
 from twat_genai.core.writer import OutputWriter, check_writable
-from twat_genai.jobs.cost import Estimate
 from twat_genai.jobs.deadline import timeout_for, within
 from twat_genai.jobs.generate import generate
 from twat_genai.jobs.journal import Journal, UnreadableJournal, item_key
-from twat_genai.jobs.plan import Budget, Planned, check_budget, estimate_text, plan
+from twat_genai.jobs.plan import Budget, Planned, Prices, plan, plan_one
 from twat_genai.jobs.runner import (
     PLANNED,
     EventHook,
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from twat_genai.providers.base import CallContext, Provider
 
 DEFAULT_OUTPUT_DIR = Path("generated_images")
+S = TypeVar("S")
 
 
 def expand_prompts(
@@ -77,6 +78,31 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     prefix: str | None = None
     provider: Provider | None = None
+
+
+class LazyJobs(Sequence[Job], Generic[S]):
+    """Jobs made when asked for, ``build(spec)`` from a compact spec each (e.g. a prompt).
+
+    :func:`run_jobs` asks for every job twice: once to check, price and key it before anything
+    is paid for (then drops it), and again when its turn to run comes; so a batch of 10,000
+    holds 10,000 specs, not 10,000 requests. ``build`` must make the same job each time."""
+
+    def __init__(self, specs: Sequence[S], build: Callable[[S], Job]) -> None:
+        self.specs, self.build = specs, build
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    @overload
+    def __getitem__(self, index: int) -> Job: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Job]: ...
+
+    def __getitem__(self, index: int | slice) -> Job | list[Job]:
+        if isinstance(index, slice):
+            return [self.build(spec) for spec in self.specs[index]]
+        return self.build(self.specs[index])
 
 
 @dataclass
@@ -116,85 +142,51 @@ class RunOptions:
     retry_lost: bool = False
 
 
-async def run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
+async def run_jobs(provider: Provider | None, jobs: Sequence[Job], options: RunOptions) -> Summary:
     """Run ``jobs`` as one batch (each on its own provider, else on ``provider``) and return
-    its summary (outcomes carry :class:`ProviderResponse` results). The output folder is
-    checked before anything is paid for; a journaled run skips finished items and re-attaches
-    to submitted jobs. The batch sees the user's catalog as it was when it started."""
+    its summary (outcomes carry :class:`ProviderResponse` results). Every job is checked and
+    priced, and the output folder checked, before anything is paid for; a journaled run skips
+    finished items and re-attaches to submitted jobs. The batch sees the user's catalog as it
+    was when it started. ``jobs`` may be :class:`LazyJobs`: each is then made to be checked and
+    made again when its turn comes, so a long batch holds only its running jobs."""
     with pinned():
         return await _run_jobs(provider, jobs, options)
 
 
-async def _run_jobs(provider: Provider | None, jobs: list[Job], options: RunOptions) -> Summary:
-    runners = [job.provider or provider for job in jobs]
-    if any(r is None for r in runners):
-        raise ValueError("run_jobs needs a provider for every job")
-    # Every job is checked (and priced) before the first one is paid for.
-    planned = plan(
-        [(r, j.request, j.label) for r, j in zip(runners, jobs, strict=True) if r is not None],
-        allow_retired=options.allow_retired,
-    )
+async def _run_jobs(provider: Provider | None, jobs: Sequence[Job], options: RunOptions) -> Summary:
     if options.dry_run:
-        return _dry_summary(planned, options)
+        described = ((_runner(job, provider), job.request, job.label) for job in jobs)
+        return _dry_summary(plan(described, allow_retired=options.allow_retired), options)
+    checked = _check(provider, jobs, options)
+    prices, first, out_dir = checked.prices, checked.first, checked.out_dir
+    concurrency = options.concurrency or (first.default_concurrency if first else 4)
     if options.budget is not None:
-        check_budget(planned, options.budget)
+        prices.check(options.budget)
     if options.summary is None:
         options = dataclasses.replace(options, summary=Summary())
     assert options.summary is not None
-    options.summary.estimate = estimate_text(planned)
-    budget = Budget(options.budget)
-    out_dir = _checked_output_dir(options.output_dir)
+    options.summary.estimate = prices.text()
+    check_writable(out_dir)  # refused before anything is paid for when it cannot be written
     remove_stale_temps(out_dir)  # once per run: nothing per item scans the folder
-    writers: dict[str | None, OutputWriter] = {}
+    start = _Starter(provider, jobs, options, out_dir, prices)
 
-    def writer_for(job: Job) -> OutputWriter:
-        prefix = job.prefix if job.prefix is not None else options.prefix
-        if prefix not in writers:
-            writers[prefix] = OutputWriter(
-                out_dir,
-                prefix=prefix,
-                suffix=options.suffix,
-                template=options.name_template,
-                sweep=False,
+    def items_for(keys: list[str] | None) -> list[Item]:
+        return [
+            Item(
+                label=label,
+                run=_Run(start, index),
+                key=keys[index] if keys is not None else "",
+                takes_context=True,
+                restore=restore,
             )
-        return writers[prefix]
-
-    identities = [
-        _identity(job, runner, options, out_dir) if options.journal else None
-        for job, runner in zip(jobs, runners, strict=True)
-    ]
-    first = provider or (jobs[0].provider if jobs else None)
-    concurrency = options.concurrency or (first.default_concurrency if first else 4)
-
-    def items_for(keys: list[str]) -> list[Item]:
-        items: list[Item] = []
-        for index, (job, runner, priced) in enumerate(zip(jobs, runners, planned, strict=True)):
-            assert runner is not None
-            items.append(
-                Item(
-                    label=job.label or getattr(job.request, "prompt", "") or options.command,
-                    run=functools.partial(
-                        _run_job,
-                        runner,
-                        job,
-                        writer_for(job),
-                        allow_retired=options.allow_retired,
-                        index=index,
-                        budget=budget,
-                        cost=priced.cost,
-                        record=options.record,
-                        timeout=timeout_for(request_kind(job.request), options.timeout),
-                    ),
-                    key=keys[index],
-                    takes_context=True,
-                    restore=functools.partial(restored_response, provider=runner.name),
-                )
+            for index, (label, restore) in enumerate(
+                zip(checked.labels, checked.restorers, strict=True)
             )
-        return items
+        ]
 
     if not options.journal:
         return await run_batch(
-            items_for([""] * len(jobs)),
+            items_for(None),
             concurrency=concurrency,
             on_outcome=options.on_outcome,
             on_event=options.on_event,
@@ -202,7 +194,8 @@ async def _run_jobs(provider: Provider | None, jobs: list[Job], options: RunOpti
             retry_lost=options.retry_lost,
         )
     with Journal.for_output(out_dir) as journal:
-        keys = _run_keys(journal, [i for i in identities if i is not None], options)
+        keys = _run_keys(journal, checked.identities, options)
+        checked.identities = []
         return await run_batch(
             items_for(keys),
             concurrency=concurrency,
@@ -214,14 +207,117 @@ async def _run_jobs(provider: Provider | None, jobs: list[Job], options: RunOpti
         )
 
 
-def _identity(job: Job, runner: Provider | None, options: RunOptions, out_dir: Path) -> str:
-    """What makes an item the same item in a later run of the same command."""
+@dataclass
+class _Checked:
+    """What a run keeps of its checked jobs: each one's label, restorer, price and (when
+    journaled) identity; the first job's provider, and the output folder."""
+
+    out_dir: Path
+    prices: Prices = field(default_factory=Prices)
+    labels: list[str] = field(default_factory=list)
+    restorers: list[Callable[[Entry], ProviderResponse]] = field(default_factory=list)
+    identities: list[str] = field(default_factory=list)
+    first: Provider | None = None
+
+
+def _check(provider: Provider | None, jobs: Sequence[Job], options: RunOptions) -> _Checked:
+    """Check and price every job before the first one is paid for (raising the first refusal);
+    what that built is dropped job by job."""
+    checked = _Checked(Path(options.output_dir).expanduser(), first=provider)
+    where = str(checked.out_dir.resolve())
+    for index, job in enumerate(jobs):
+        runner = _runner(job, provider)
+        checked.first = checked.first or runner
+        retired = options.allow_retired
+        checked.prices.add(plan_one(runner, job.request, job.label, index, allow_retired=retired))
+        checked.labels.append(job.label or getattr(job.request, "prompt", "") or options.command)
+        checked.restorers.append(_restorer(runner.name))
+        if options.journal:
+            checked.identities.append(_identity(job, runner, options, where))
+    return checked
+
+
+def _runner(job: Job, provider: Provider | None) -> Provider:
+    runner = job.provider or provider
+    if runner is None:
+        raise ValueError("run_jobs needs a provider for every job")
+    return runner
+
+
+@functools.cache
+def _restorer(provider: str) -> Callable[[Entry], ProviderResponse]:
+    """One restorer per provider, shared by its items."""
+    return functools.partial(restored_response, provider=provider)
+
+
+class _Starter:
+    """Starts item ``index`` when its slot opens: makes its job (again, for :class:`LazyJobs`)
+    and runs it. Shared by a run's items, so an item holds only its index."""
+
+    def __init__(
+        self,
+        provider: Provider | None,
+        jobs: Sequence[Job],
+        options: RunOptions,
+        out_dir: Path,
+        prices: Prices,
+    ) -> None:
+        self.provider, self.jobs, self.options, self.prices = provider, jobs, options, prices
+        self.out_dir = out_dir
+        self.budget = Budget(options.budget)
+        self.writers: dict[str | None, OutputWriter] = {}
+
+    def writer_for(self, job: Job) -> OutputWriter:
+        options = self.options
+        prefix = job.prefix if job.prefix is not None else options.prefix
+        if prefix not in self.writers:
+            self.writers[prefix] = OutputWriter(
+                self.out_dir,
+                prefix=prefix,
+                suffix=options.suffix,
+                template=options.name_template,
+                sweep=False,
+            )
+        return self.writers[prefix]
+
+    def __call__(self, index: int, ctx: CallContext) -> Awaitable[ProviderResponse]:
+        job, options = self.jobs[index], self.options
+        return _run_job(
+            _runner(job, self.provider),
+            job,
+            self.writer_for(job),
+            ctx,
+            allow_retired=options.allow_retired,
+            index=index,
+            budget=self.budget,
+            cost=self.prices.usd(index),
+            record=options.record,
+            timeout=timeout_for(request_kind(job.request), options.timeout),
+        )
+
+
+class _Run:
+    """An item's ``run``: its index and the run's shared :class:`_Starter` (a third of the
+    memory of a ``functools.partial`` holding the same)."""
+
+    __slots__ = ("index", "start")
+
+    def __init__(self, start: _Starter, index: int) -> None:
+        self.start, self.index = start, index
+
+    def __call__(self, ctx: CallContext) -> Awaitable[ProviderResponse]:
+        return self.start(self.index, ctx)
+
+
+def _identity(job: Job, runner: Provider, options: RunOptions, where: str) -> str:
+    """What makes an item the same item in a later run of the same command (``where``: the
+    output folder, resolved)."""
     return item_key(
         command=options.command,
-        provider=runner.name if runner else "",
+        provider=runner.name,
         endpoint=getattr(job.request, "model", None),
         request=job.request.model_dump(mode="json"),
-        output_dir=str(out_dir.resolve()),
+        output_dir=where,
         prefix=job.prefix if job.prefix is not None else options.prefix,
         suffix=options.suffix,
     )
@@ -278,13 +374,6 @@ async def _never() -> None:  # pragma: no cover - a planned item is never run
     raise AssertionError("a dry run runs nothing")
 
 
-def _checked_output_dir(folder: Path | str) -> Path:
-    """The output folder, refused before anything is paid for when it cannot be written."""
-    out_dir = Path(folder).expanduser()
-    check_writable(out_dir)
-    return out_dir
-
-
 async def run_one(provider: Provider, job: Job, options: RunOptions) -> ProviderResponse:
     """Run a single job and return its response, or raise its error."""
     summary = await run_jobs(provider, [job], options)
@@ -304,12 +393,12 @@ async def _run_job(
     allow_retired: bool = False,
     index: int | None = None,
     budget: Budget | None = None,
-    cost: Estimate | None = None,
+    cost: float | None = None,
     record: dict[str, Any] | None = None,
     timeout: float | None = None,
 ) -> ProviderResponse:
     record = record or {}
-    if budget is not None and cost is not None and not ctx.recorded:
+    if budget is not None and not ctx.recorded:
         budget.take(cost)  # a job re-attached to was paid for already
 
     def run(call: CallContext) -> Awaitable[ProviderResponse]:
@@ -342,6 +431,7 @@ def restored_response(entry: Entry, *, provider: str) -> ProviderResponse:
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
     "Job",
+    "LazyJobs",
     "RunOptions",
     "expand_prompts",
     "restored_response",

@@ -15,7 +15,14 @@ from twat_genai.core.inputs import ImageInput
 from twat_genai.core.results import ImageResult
 from twat_genai.core.sync import run_sync
 from twat_genai.engines.fal.operations import UPSCALE_TOOLS, ModelTypes
-from twat_genai.jobs.pipeline import DEFAULT_OUTPUT_DIR, Job, RunOptions, expand_prompts, run_jobs
+from twat_genai.jobs.pipeline import (
+    DEFAULT_OUTPUT_DIR,
+    Job,
+    LazyJobs,
+    RunOptions,
+    expand_prompts,
+    run_jobs,
+)
 from twat_genai.jobs.runner import Outcome, Summary
 
 
@@ -265,26 +272,23 @@ class TwatGenAiCLI:
             base_url=self._base_url,
         )
         async with engine:
-            jobs = []
-            for p in prompts:
+
+            def job_for(p: str) -> Job:
                 request, warnings, source = engine.build_request(p, config, model=model, **kwargs)
                 prefix = filename_prefix
                 if prefix is None and source is not None:
                     prefix = source.stem
-                jobs.append(
-                    Job(
-                        request,
-                        # An upscale (or any prompt-less item) is known by its input file.
-                        label=p
-                        or (source.describe() if source is not None else model.name.lower()),
-                        meta={
-                            **engine.job_record(p, config, model, lora),
-                            "prompt_template": template,
-                        },
-                        warnings=warnings,
-                        prefix=prefix,
-                    )
+                return Job(
+                    request,
+                    # An upscale (or any prompt-less item) is known by its input file.
+                    label=p or (source.describe() if source is not None else model.name.lower()),
+                    meta={**engine.job_record(p, config, model, lora), "prompt_template": template},
+                    warnings=warnings,
+                    prefix=prefix,
                 )
+
+            # Each job is made from its prompt when checked and again when it runs.
+            jobs = LazyJobs(prompts, job_for)
             user_hook = self.on_outcome
 
             def as_image_result(outcome: Outcome) -> None:
