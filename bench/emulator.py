@@ -18,16 +18,15 @@ import argparse
 import io
 import os
 import pstats
-import shlex
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+from parts import export_tree, read_exports
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "twat-genai")
@@ -68,13 +67,7 @@ class Emulator:
         argv = [sys.executable, "-c", _LAUNCH, str(src), str(LATENCY), str(C), profile]
         argv.append("1" if drawn else "0")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        self.env: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if not line.strip():
-                break
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            self.env[name] = shlex.split(value)[0]
+        self.env = read_exports(self.proc)
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu(self) -> tuple[float, float]:
@@ -97,16 +90,6 @@ def batch(emu: Emulator, out: Path) -> dict[str, Any]:
     wall = time.monotonic() - started
     user1, sys1 = emu.cpu()
     return {"cpu": user1 - user0 + sys1 - sys0, "sys": sys1 - sys0, "wall": wall}
-
-
-def export_tree(rev: str, into: Path) -> Path:
-    """``src/`` of git revision ``rev`` unpacked into ``into``."""
-    data = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def top(profile: Path, n: int = 15) -> str:

@@ -54,6 +54,18 @@ print(json.dumps({"cpu": cpu}))
 """
 
 
+def read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """The ``export NAME=value`` lines an emulator prints on start, up to the blank line."""
+    env: dict[str, str] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if not line.strip():
+            break
+        name, _, value = line.removeprefix("export ").strip().partition("=")
+        env[name] = shlex.split(value)[0]
+    return env
+
+
 @dataclass
 class Pinning:
     """The client (and the yardstick) on the first CPU, the emulator on the last (``taskset``),
@@ -100,13 +112,7 @@ class Emulator:
         else:
             env["TWAT_GENAI_EMULATOR_PLAIN_IMAGES"] = "1"
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
-        self.env: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if not line.strip():
-                break
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            self.env[name] = shlex.split(value)[0]
+        self.env = read_exports(self.proc)
         self.root = self.env["TWAT_GENAI_FAL_BASE_URL"].removesuffix("/fal")
         self.ps = psutil.Process(self.proc.pid)
 
