@@ -360,9 +360,13 @@ def test_ctrl_c_cancels_remote_jobs_and_exits_130(
 ) -> None:
     _reset(slow_emulator)
     out = tmp_path / "out"
-    proc = _start_and_wait_for(slow_emulator, _cli(out), 2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _control(slow_emulator, "hold")  # no job ends before the Ctrl-C, however slow the machine
+    try:
+        proc = _start_and_wait_for(slow_emulator, _cli(out), 2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _control(slow_emulator, "release")
     assert proc.returncode == 130
     assert b"interrupted" in err and b"cancelled" in err
     cancels = [e for e in _log(slow_emulator) if e["method"] == "PUT"]
