@@ -111,6 +111,16 @@ def _router(**fields: Validator) -> Schema:
     return Schema({"prompt": text, **fields}, extra_forbidden=True)
 
 
+#: JuggernautXL and iLustMix: the standard diffusion template.
+_STANDARD = _router(
+    negative_prompt=text,
+    width=SIDE,
+    height=SIDE,
+    num_inference_steps=integer(1, 50),
+    guidance_scale=number(1, 20),
+    seed=SEED_32,
+)
+
 #: The image router's models (body ``model``), each with its published schema.
 ROUTER_MODELS: dict[str, Schema] = {
     # FLUX.1-dev: steps 1-30 (default 10), no negative_prompt in its schema.
@@ -121,23 +131,8 @@ ROUTER_MODELS: dict[str, Schema] = {
         guidance_scale=number(1, 20),
         seed=SEED_32,
     ),
-    # JuggernautXL and iLustMix: the standard diffusion template.
-    "JuggernautXL": _router(
-        negative_prompt=text,
-        width=SIDE,
-        height=SIDE,
-        num_inference_steps=integer(1, 50),
-        guidance_scale=number(1, 20),
-        seed=SEED_32,
-    ),
-    "iLustMix": _router(
-        negative_prompt=text,
-        width=SIDE,
-        height=SIDE,
-        num_inference_steps=integer(1, 50),
-        guidance_scale=number(1, 20),
-        seed=SEED_32,
-    ),
+    "JuggernautXL": _STANDARD,
+    "iLustMix": _STANDARD,
     # qwen-image: true_cfg_scale, not guidance_scale; steps 5-100 (the gateway caps at 50).
     "qwen-image": _router(
         negative_prompt=text,
