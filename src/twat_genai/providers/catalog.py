@@ -292,7 +292,7 @@ def user_aliases_path() -> Path:
 
 def read_user_aliases() -> dict[str, str]:
     """``{alias: model or provider:model}`` from the user's aliases file (empty when none)."""
-    pin = _pin.get()
+    pin = current_pin()
     if pin is not None:
         return pin.aliases
     path = user_aliases_path()
@@ -410,6 +410,9 @@ class Pin:
     entries: list[ModelInfo]
     aliases: dict[str, str]
     catalog: Catalog | None = None
+    #: False once the batch has ended: a task started during it copied the pin with its
+    #: context, and must read the files again like any lookup outside a batch.
+    active: bool = True
     #: Per provider class: its entries by id, then by lower-cased id (the last entry wins).
     index: dict[Any, tuple[dict[str, ModelInfo], dict[str, ModelInfo]]] = field(
         default_factory=dict
@@ -423,25 +426,28 @@ _pin: ContextVar[Pin | None] = ContextVar("twat_genai_catalog_pin", default=None
 def pinned() -> Iterator[None]:
     """Within: the user's catalog and aliases files are read once. A batch sees one catalog,
     and its lookups (several per job) skip the file checks that cost a fifth of a job's CPU."""
-    if _pin.get() is not None:
+    if current_pin() is not None:
         yield
         return
-    token = _pin.set(Pin(user_entries(), read_user_aliases()))
+    pin = Pin(user_entries(), read_user_aliases())
+    token = _pin.set(pin)
     try:
         yield
     finally:
+        pin.active = False
         _pin.reset(token)
 
 
 def current_pin() -> Pin | None:
-    """The pin in force (None outside :func:`pinned`)."""
-    return _pin.get()
+    """The pin in force (None outside :func:`pinned`, and after its batch ended)."""
+    pin = _pin.get()
+    return pin if pin is not None and pin.active else None
 
 
 def user_entries() -> list[ModelInfo]:
     """The entries of the user's catalog file (re-read when the file changes)."""
     global _user_cache
-    pin = _pin.get()
+    pin = current_pin()
     if pin is not None:
         return pin.entries
     path = user_models_path()
@@ -463,7 +469,7 @@ def entries_of(provider_class: Any) -> list[ModelInfo]:
 
 def model_entry(provider_class: Any, model_id: str) -> ModelInfo | None:
     """A provider's entry for ``model_id``: exact, else ignoring case (the user's win)."""
-    pin = _pin.get()
+    pin = current_pin()
     if pin is not None:
         if provider_class not in pin.index:
             entries = entries_of(provider_class)

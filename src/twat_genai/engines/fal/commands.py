@@ -220,13 +220,16 @@ class TwatGenAiCLI:
             config_args["image_size"] = image_size
         config = validated(EngineConfig, config_args)
         inp = await _preflight_input(input_image, model)
+        selection: Any = lora
         if lora:
             from twat_genai.core.lora import parse_lora_spec
 
-            parse_lora_spec(lora)  # a bad spec fails here, before any request
+            # A bad spec fails here, before any request; the library is read once, so every
+            # job (each is made twice: checked, then run) sends what was checked.
+            selection = parse_lora_spec(lora)
         op = model.operation
         kwargs: dict[str, Any] = {
-            "lora_spec": lora,
+            "lora_spec": selection,
             "negative_prompt": negative_prompt,
             "verbose": self.verbose,
         }
