@@ -175,19 +175,6 @@ HIDREAM_RESOLUTIONS = (
     "1248x832",
     "832x1248",
 )
-# chutes-hidream: the resolution enum is attested by the project's earlier client only, and
-# the published HiDream chute takes width/height: both are accepted [uncertain].
-HIDREAM = Schema(
-    {
-        "prompt": text,
-        "resolution": one_of(*HIDREAM_RESOLUTIONS),
-        "width": integer(256, 2560),
-        "height": integer(256, 2560),
-        "guidance_scale": optional(number(0, 10)),
-        "num_inference_steps": optional(integer(5, 75)),
-        "seed": SEED_1E8,
-    }
-)
 # kikakkz-hidream-i1-full: the published schema.
 HIDREAM_FULL = Schema(
     {
@@ -198,6 +185,11 @@ HIDREAM_FULL = Schema(
         "num_inference_steps": optional(integer(5, 75)),
         "seed": SEED_1E8,
     }
+)
+# chutes-hidream: the resolution enum is attested by the project's earlier client only, and
+# the published HiDream chute takes width/height: both are accepted [uncertain].
+HIDREAM = Schema(
+    {"prompt": text, "resolution": one_of(*HIDREAM_RESOLUTIONS), **HIDREAM_FULL.fields}
 )
 # chutes-hidream-edit: a third-party UI's config [uncertain].
 HIDREAM_EDIT = Schema(
