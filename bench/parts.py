@@ -291,7 +291,9 @@ def killed_and_rerun(
     with submits in flight (fal has no idempotency key, so a submit accepted but not yet
     answered is lost)."""
     from twat_genai.jobs.journal import Journal
+    from twat_genai.jobs.runner import queued_ahead
 
+    in_flight = concurrency + queued_ahead(concurrency)  # fal's queue holds a few more
     emu.control("reset")
     argv = [CLI, "text", "--prompts", prompts(n), "--concurrency", str(concurrency)]
     argv += ["--output_dir", str(out), "--quiet"]
@@ -315,7 +317,7 @@ def killed_and_rerun(
             with Journal.for_output(out) as journal:
                 recorded = sum(len(e.handles) for e in journal.entries())
             submitted = st.get("submissions", 0)
-            if submitted - st.get("completed", 0) >= concurrency and recorded >= submitted:
+            if submitted - st.get("completed", 0) >= in_flight and recorded >= submitted:
                 break
             waiting()
     proc.kill()

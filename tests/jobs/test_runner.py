@@ -20,7 +20,7 @@ import pytest
 
 from twat_genai.core.errors import BlockedError, ModelError, UsageError
 from twat_genai.jobs.journal import JOURNAL_NAME, Journal
-from twat_genai.jobs.runner import Item, Summary, run_batch
+from twat_genai.jobs.runner import Item, Summary, queued_ahead, run_batch
 from twat_genai.providers.base import CallContext
 from twat_genai.testing import EmulatorServer, running_emulator
 
@@ -270,7 +270,8 @@ def _kill_midway(
 ) -> None:
     """Start ``argv`` and SIGKILL it with jobs in flight, once ``submissions`` jobs exist.
 
-    Job completion is held first: once ``in_flight`` jobs (all the client may run) wait on it,
+    Job completion is held first: once ``in_flight`` jobs (all the client may have submitted:
+    its concurrency and the few it keeps waiting in fal's queue) wait on it,
     the client can submit nothing more, and the kill comes once the journal has every submitted
     job. fal has no idempotency key, so a kill in the instant between fal accepting a submit
     and its answer arriving cannot be recovered by anyone.
@@ -314,7 +315,7 @@ def test_sigkill_of_a_100_item_run_then_rerun_submits_each_item_once(
     _reset(batch_emulator)
     out, n = tmp_path / "out", 100
     argv = _cli(out, prompts="cat {" + ",".join(map(str, range(n))) + "}", concurrency=16)
-    _kill_midway(batch_emulator, argv, out, 40, in_flight=16)
+    _kill_midway(batch_emulator, argv, out, 40, in_flight=16 + queued_ahead(16))
     assert _submissions(batch_emulator) < n
 
     _run(batch_emulator, argv)
@@ -326,6 +327,25 @@ def test_sigkill_of_a_100_item_run_then_rerun_submits_each_item_once(
     assert _submissions(batch_emulator) == 2 * n and len(_images(out)) == 2 * n
 
 
+def test_a_fal_batch_keeps_one_in_eight_more_jobs_waiting_in_fals_queue(
+    batch_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """At --concurrency 8 a fal batch has 9 jobs submitted while none finishes: the ninth waits
+    in fal's queue and starts the moment a running job ends; no more are sent."""
+    _reset(batch_emulator)
+    out, n = tmp_path / "out", 24
+    _control(batch_emulator, "hold")
+    try:
+        argv = _cli(out, prompts="elk {" + ",".join(map(str, range(n))) + "}", concurrency=8)
+        proc = _start_and_wait_for(batch_emulator, argv, 9)
+        time.sleep(0.5)  # time enough to send a tenth, were it allowed
+        assert _submissions(batch_emulator) == 9 == 8 + queued_ahead(8)
+    finally:
+        _control(batch_emulator, "release")
+    assert proc.wait(timeout=60) == 0
+    assert len(_images(out)) == n and _submissions(batch_emulator) == n
+
+
 def test_sigkill_then_rerun_reattaches_every_part_of_a_split_request(
     slow_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -333,7 +353,7 @@ def test_sigkill_then_rerun_reattaches_every_part_of_a_split_request(
     _reset(slow_emulator)
     out = tmp_path / "out"
     argv = _cli(out, "--num_images", "8", prompts="dog {1,2,3}", concurrency=2)
-    _kill_midway(slow_emulator, argv, out, 3, in_flight=2 * 2)
+    _kill_midway(slow_emulator, argv, out, 3, in_flight=2 * (2 + queued_ahead(2)))
     _run(slow_emulator, argv)
     assert len(_images(out)) == 3 * 8
     assert _submissions(slow_emulator) == 3 * 2
@@ -554,7 +574,7 @@ def test_a_50_item_run_killed_and_rerun_says_it_resumes_and_ends_with_50(
     _reset(batch_emulator)
     out, n = tmp_path / "out", 50
     argv = _cli(out, prompts="owl {" + ",".join(map(str, range(n))) + "}", concurrency=8)
-    _kill_midway(batch_emulator, argv, out, 16, in_flight=8)
+    _kill_midway(batch_emulator, argv, out, 16, in_flight=8 + queued_ahead(8))
     done = subprocess.run(
         argv, check=False, env=_env(batch_emulator), capture_output=True, timeout=120
     )

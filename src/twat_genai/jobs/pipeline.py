@@ -34,6 +34,7 @@ from twat_genai.jobs.runner import (
     Outcome,
     Summary,
     finished,
+    queued_ahead,
     run_batch,
 )
 from twat_genai.providers.base import request_kind
@@ -160,6 +161,7 @@ async def _run_jobs(provider: Provider | None, jobs: Sequence[Job], options: Run
     checked = _check(provider, jobs, options)
     prices, first, out_dir = checked.prices, checked.first, checked.out_dir
     concurrency = options.concurrency or (first.default_concurrency if first else 4)
+    ahead = queued_ahead(concurrency) if first is not None and first.queues else 0
     if options.budget is not None:
         prices.check(options.budget)
     if options.summary is None:
@@ -188,6 +190,7 @@ async def _run_jobs(provider: Provider | None, jobs: Sequence[Job], options: Run
         return await run_batch(
             items_for(None),
             concurrency=concurrency,
+            ahead=ahead,
             on_outcome=options.on_outcome,
             on_event=options.on_event,
             summary=options.summary,
@@ -199,6 +202,7 @@ async def _run_jobs(provider: Provider | None, jobs: Sequence[Job], options: Run
         return await run_batch(
             items_for(keys),
             concurrency=concurrency,
+            ahead=ahead,
             on_outcome=options.on_outcome,
             journal=journal,
             on_event=options.on_event,

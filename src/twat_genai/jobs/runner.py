@@ -33,6 +33,16 @@ log = logging.getLogger("twat_genai.jobs")
 OK, BLOCKED, FAILED, CANCELLED = "ok", "blocked", "failed", "cancelled"
 #: Times ``retry_lost`` sends an item whose answer was lost again.
 LOST_RESUBMISSIONS = 3
+
+
+def queued_ahead(concurrency: int) -> int:
+    """Items a batch keeps submitted beyond ``concurrency`` on a provider with its own queue:
+    one in eight, at least one. Each waits in the provider's queue (free until it starts) and
+    starts the moment a running job ends, where a new submission would come a round trip and
+    the client's handling of the jobs that just ended later, after every wave of jobs."""
+    return -(-max(1, concurrency) // 8)
+
+
 #: A dry run's outcome: described, not run.
 PLANNED = "planned"
 
@@ -164,6 +174,7 @@ async def run_batch(
     items: list[Item],
     *,
     concurrency: int = 4,
+    ahead: int = 0,
     on_outcome: Callable[[Outcome], None] | None = None,
     journal: Journal | None = None,
     on_event: EventHook | None = None,
@@ -174,7 +185,9 @@ async def run_batch(
 
     ``concurrency`` bounds the items holding provider capacity: an item takes a slot when it
     starts and gives it back when its remote work is over (the ``remote_done`` event), so the
-    next job is submitted while the previous one downloads and saves. A task exists only for a
+    next job is submitted while the previous one downloads and saves. ``ahead`` more items may
+    hold a slot while their jobs wait in the provider's own queue (:func:`queued_ahead`). A
+    task exists only for a
     running item, so a 10,000-item batch costs no more memory than a small one. ``summary`` may
     be passed in so the caller keeps the outcomes so far even when the batch is cancelled.
     An item whose answer was lost after a paid submission fails, unless ``retry_lost``: then it
@@ -238,7 +251,7 @@ async def run_batch(
     for outcome in restored:
         report(outcome)
 
-    slots = asyncio.Semaphore(max(1, concurrency))
+    slots = asyncio.Semaphore(max(1, concurrency) + max(0, ahead))
 
     async def attempt(item: Item, recorded: list[dict[str, Any]], slot: _Slot, rec: _Record) -> Any:
         async def submitted(handle: dict[str, Any]) -> None:

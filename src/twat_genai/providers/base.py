@@ -153,6 +153,10 @@ class Provider(ABC):
     capabilities: ClassVar[Capabilities]
     #: Jobs run at once by default (the batch runner's per-provider limit).
     default_concurrency: ClassVar[int] = 4
+    #: Jobs beyond what the account runs at once wait in the provider's own queue, free until
+    #: they start (fal): a batch keeps a few more submitted than it runs (see
+    #: :func:`twat_genai.jobs.runner.queued_ahead`).
+    queues: ClassVar[bool] = False
     #: What the provider is for, one line (``list-providers``).
     summary: ClassVar[str] = ""
     #: Seconds an API call may take when the caller sets no timeout (None: the client's own).

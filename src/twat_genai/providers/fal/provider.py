@@ -66,6 +66,7 @@ class FalProvider(Provider):
     base_url_env = ("TWAT_GENAI_FAL_BASE_URL",)
     default_base_url = ""
     default_concurrency = 8
+    queues = True
     request_id_headers = ("x-fal-request-id", "x-request-id")
     model_patterns = (r"fal-ai/", r"workflows/", r"comfy/")
     default_model = OPERATION_ENDPOINTS["text"]
