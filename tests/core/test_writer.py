@@ -346,6 +346,43 @@ def test_stream_commit(tmp_path: Path) -> None:
         assert image.size == (40, 30)
 
 
+def test_a_small_download_stays_in_memory_and_reaches_the_disk_once_whole(tmp_path: Path) -> None:
+    w = OutputWriter(tmp_path, clock=_clock)
+    data = _jpeg((40, 30))
+    with w.write_stream() as stream:
+        stream.write(data)
+        assert _listing(tmp_path) == []  # no temporary file for what the head holds
+        media, side = stream.commit(ident="small", metadata=_meta())
+    assert _listing(tmp_path) == sorted([media.name, side.name])
+    assert json.loads(side.read_text())["file"]["embedded_parameters"] is True
+
+
+def test_a_large_download_goes_on_into_a_temporary_file(tmp_path: Path) -> None:
+    """Past the head kept in memory the bytes go to disk; the file saved is whole, in order,
+    stamped with its parameters; an aborted one leaves nothing."""
+    w = OutputWriter(tmp_path, clock=_clock)
+    noisy = Image.effect_noise((900, 900), 64).convert("RGB")
+    buf = io.BytesIO()
+    noisy.save(buf, "JPEG", quality=95)
+    data = buf.getvalue()
+    assert len(data) > 2 * 256 * 1024
+    with w.write_stream() as stream:
+        for i in range(0, len(data), 64 * 1024):
+            stream.write(data[i : i + 64 * 1024])
+        assert [p.name.startswith(".download.twat-tmp-") for p in tmp_path.iterdir()] == [True]
+        media, side = stream.commit(ident="large", metadata=_meta())
+    info = json.loads(side.read_text())["file"]
+    assert info["embedded_parameters"] is True and info["bytes"] == media.stat().st_size
+    with Image.open(media) as image:
+        assert image.size == (900, 900)
+        image.load()  # every byte is there, in order
+    assert _listing(tmp_path) == sorted([media.name, side.name])
+    with w.write_stream() as stream:
+        stream.write(data)
+        stream.abort()
+    assert _listing(tmp_path) == sorted([media.name, side.name])
+
+
 def test_stream_video(tmp_path: Path) -> None:
     w = OutputWriter(tmp_path, clock=_clock)
     with w.write_stream() as stream:

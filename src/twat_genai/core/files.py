@@ -4,6 +4,7 @@ sweep of temporary files a killed run left behind."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import os
@@ -19,7 +20,9 @@ from twat_genai.core.errors import UsageError
 #: whose they are (names follow a template users choose).
 _TMP_MARK = ".twat-tmp-"
 DOWNLOAD_PREFIX = f".download{_TMP_MARK}"
-_RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts after the prefix
+_RANDOM = (
+    r"[a-z0-9_]{8}"  # what create_temp (and, before it, tempfile.mkstemp) puts after the prefix
+)
 _OWN_TEMP = re.compile(
     rf"\.[A-Za-z0-9._-]+\.twat-tmp-{_RANDOM}"
     # earlier releases: ``.download.tmp-…`` and ``.{timestamped name}.tmp-…``
@@ -78,21 +81,48 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_CREATE |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
+    """A new file ``{prefix}{8 random characters}`` in ``directory``, open for reading and
+    writing (the descriptor and the path). What ``tempfile.mkstemp`` guarantees (a fresh file,
+    never a link followed), made with the mode a plain write gives, so no chmod follows: a
+    batch makes two per output, and mkstemp's name generator and the chmod were half their
+    cost."""
+    for _ in range(100):
+        name = base64.b32encode(os.urandom(5)).decode("ascii").lower()  # [a-z2-7]{8}
+        path = directory / f"{prefix}{name}"
+        try:
+            return os.open(path, _CREATE, FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """``data`` written to ``fd`` whole (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool, sync_dir: bool = True) -> None:
     """Write beside ``path`` under a hidden temporary name, then rename over it. With ``fsync``
     the data and (unless ``sync_dir`` is false) the new directory entry are made durable."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_TMP_MARK}")
+    fd, tmp = create_temp(path.parent, f".{path.name}{_TMP_MARK}")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            write_all(fd, data)
             if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        Path(tmp).chmod(FILE_MODE)
-        Path(tmp).replace(path)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
-            Path(tmp).unlink()
+            tmp.unlink()
         raise
     if fsync and sync_dir:
         fsync_dir(path.parent)

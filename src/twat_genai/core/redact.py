@@ -66,6 +66,19 @@ _HEADER = re.compile(
     rf"['\"]?[ \t]*[:=][ \t]*['\"]?(?:(?i:Key|Bearer|Basic)[ \t]+)?({_TOKEN})"
 )
 
+
+def _scoped(pattern: re.Pattern[str]) -> str:
+    """``pattern`` as a part of an alternation (a leading ``(?i)`` scoped to it)."""
+    text = pattern.pattern
+    if text.startswith("(?i)"):
+        return f"(?i:{text[4:]})"
+    return f"(?:{text})"
+
+
+#: Whatever any pattern above could match: one pass over a string with ``:`` or ``=`` in it (a
+#: URL, a time) tells whether the substitutions, one pass each, have anything to do.
+_ANY = re.compile("|".join(_scoped(p) for p in (*_PATTERNS, _SCHEME, _HEADER)))
+
 #: Characters a key has and a prompt word does not (hyphens alone are ordinary words).
 _KEY_MARKS = frozenset("0123456789:_=")
 
@@ -149,7 +162,7 @@ def _redact(text: str, secrets: list[str]) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
-    if not _may_hold_a_key(text):
+    if not _may_hold_a_key(text) or _ANY.search(text) is None:
         return text
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -27,10 +26,10 @@ from typing import IO, Any
 from twat_genai.core.embed import embed_parameters, has_content_credentials
 from twat_genai.core.files import (
     DOWNLOAD_PREFIX,
-    FILE_MODE,
     STALE_TEMP_SECONDS,
     atomic_write_bytes,
     check_writable,
+    create_temp,
     fsync_dir,
     remove_stale_temps,
 )
@@ -388,9 +387,11 @@ def _file_info(
 
 
 class StreamingFile:
-    """A download in progress: chunks go to a hidden temporary file beside the final one.
+    """A download in progress. Its first :data:`_HEAD_BYTES` stay in memory (its type and size
+    are read from them); a download that outgrows them goes on into a hidden temporary file
+    beside the final one, while a smaller one reaches the disk once, whole, at commit.
 
-    Parameters are embedded into streamed images up to :data:`EMBED_MAX_BYTES` (the file is read
+    Parameters are embedded into streamed images up to :data:`EMBED_MAX_BYTES` (a file is read
     back, stamped and rewritten before it gets its final name); larger files keep only the sidecar.
 
     ``write``, ``commit`` and ``abort`` exclude each other: an ``abort`` arriving while a commit
@@ -400,23 +401,34 @@ class StreamingFile:
 
     def __init__(self, writer: OutputWriter) -> None:
         self._writer = writer
-        directory = writer.target_dir()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=DOWNLOAD_PREFIX)
-        self.temp_path = Path(tmp)
-        self._fh: IO[bytes] | None = os.fdopen(fd, "w+b")
+        self._directory = writer.target_dir()
+        #: The temporary file, made once the download outgrows the head kept in memory anyway
+        #: (most images never do: they reach the disk once, whole, under their final name).
+        self.temp_path: Path | None = None
+        self._fh: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._head = bytearray()
         self._tail = b""
         self.bytes_written = 0
+        self._open = True
         self._done = False
         self._lock = threading.Lock()
+
+    def _spill(self) -> IO[bytes]:
+        """The temporary file, holding what was written so far."""
+        if self._fh is None:
+            fd, self.temp_path = create_temp(self._directory, DOWNLOAD_PREFIX)
+            self._fh = os.fdopen(fd, "w+b")
+            self._fh.write(self._head)
+        return self._fh
 
     def write(self, chunk: bytes) -> int:
         """Append a chunk; returns its length."""
         with self._lock:
-            if self._fh is None:
+            if not self._open:
                 raise ValueError("stream is already committed or aborted")
-            self._fh.write(chunk)
+            if self._fh is not None or self.bytes_written + len(chunk) > _HEAD_BYTES:
+                self._spill().write(chunk)
             self._hash.update(chunk)
             if len(self._head) < _HEAD_BYTES:
                 self._head += chunk[: _HEAD_BYTES - len(self._head)]
@@ -427,10 +439,11 @@ class StreamingFile:
     def restart(self) -> None:
         """Forget what was written (a download that broke off is fetched again from the start)."""
         with self._lock:
-            if self._fh is None:
+            if not self._open:
                 raise ValueError("stream is already committed or aborted")
-            self._fh.seek(0)
-            self._fh.truncate()
+            if self._fh is not None:
+                self._fh.seek(0)
+                self._fh.truncate()
             self._hash = hashlib.sha256()
             self._head = bytearray()
             self._tail = b""
@@ -483,10 +496,10 @@ class StreamingFile:
         content_type: str | None,
         path: Path | None,
     ) -> tuple[Path, Path]:
-        if self._fh is None:
+        if not self._open:
             raise ValueError("stream is already committed or aborted")
         writer = self._writer
-        fh = self._fh
+        self._open = False
         try:
             head = bytes(self._head)
             mime = _real_type(head, content_type)
@@ -495,30 +508,28 @@ class StreamingFile:
             dims: tuple[int, int] | None = None
             if mime.startswith("image/"):
                 small = size <= EMBED_MAX_BYTES
-                data = self._whole(fh) if small else head
+                data = self._whole() if small else head
                 credentials = has_content_credentials(data) if small else False
                 if small and writer.embed and not credentials:
                     stamped = embed_parameters(data, embedded_subset(metadata))
-                    if stamped != data:  # still a temporary name: rewritten in place
-                        fh.seek(0)
-                        fh.write(stamped)
-                        fh.truncate()
+                    if stamped != data:  # still a temporary name (or none): written whole
+                        if self._fh is not None:
+                            self._fh.seek(0)
+                            self._fh.write(stamped)
+                            self._fh.truncate()
+                        else:
+                            self._head = bytearray(stamped)
                         data, embedded = stamped, True
                         size, digest = len(data), hashlib.sha256(data).hexdigest()
                 dims = _dims(data, mime)
-            if writer.fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-            fh.close()
-            self._fh = None
+            temp = self._settle()
             if path is not None:
                 media, name = path, path.name
             else:
                 ext = extension_for(mime)
                 name = writer.name_for(ident=ident, ext=ext, role=role, index=index)
-                media = self.temp_path.parent / name
-            self.temp_path.chmod(FILE_MODE)
-            self.temp_path.replace(media)
+                media = self._directory / name
+            temp.replace(media)
         except BaseException:
             self._discard()
             raise
@@ -535,13 +546,25 @@ class StreamingFile:
         )
         return media, writer._write_sidecar(media, metadata, info)
 
-    def _whole(self, fh: IO[bytes]) -> bytes:
+    def _whole(self) -> bytes:
         """Everything written: the head when it holds all of it, else read back."""
-        if self.bytes_written <= len(self._head):
+        if self._fh is None or self.bytes_written <= len(self._head):
             return bytes(self._head)
-        fh.flush()
-        fh.seek(0)
-        return fh.read()
+        self._fh.flush()
+        self._fh.seek(0)
+        return self._fh.read()
+
+    def _settle(self) -> Path:
+        """The temporary file, complete (and durable with ``fsync``) and closed: made now, in
+        one write, when everything was still in memory."""
+        fh = self._spill()
+        assert self.temp_path is not None
+        if self._writer.fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+        fh.close()
+        self._fh = None
+        return self.temp_path
 
     async def commit_async(
         self,
@@ -576,12 +599,14 @@ class StreamingFile:
         if self._done:
             return
         self._done = True
+        self._open = False
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
-        with contextlib.suppress(OSError):
-            self.temp_path.unlink()
+        if self.temp_path is not None:
+            with contextlib.suppress(OSError):
+                self.temp_path.unlink()
 
     def __enter__(self) -> StreamingFile:
         return self
