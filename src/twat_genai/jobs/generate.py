@@ -79,9 +79,12 @@ def adapt_request(
         ops = ", ".join(sorted(caps.operations))
         raise UsageError(f"{provider.name} has no {request.operation!r} operation (it has: {ops})")
     model = request.model or provider.default_model_for(request)
-    if model:
-        model = resolve_alias(model)
     info = provider.model_info(model)
+    if model and not (info.known and info.id == model):
+        # Not an id of the provider's own catalog: maybe an alias (whose table spans every
+        # provider's catalog, so an exact id does not read the others).
+        model = resolve_alias(model)
+        info = provider.model_info(model)
     warnings: list[str] = []
     update: dict[str, Any] = {}
     if model and model != request.model:
