@@ -22,6 +22,19 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import gc
+
+    # Start-up makes objects that live as long as the process (modules, the parser, catalogs):
+    # collecting while it runs finds nothing, and once frozen later collections skip them.
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from twat_genai.cli.parser import build_parser, hoist_command, parse
 
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -33,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    import gc
+
     from twat_genai.cli.run import dispatch
 
+    gc.freeze()
+    gc.enable()
     try:
         return dispatch(args)
     except ValueError as exc:
