@@ -13,6 +13,8 @@ from typing import Any
 from twat_genai.core.errors import UsageError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DASHES = re.compile(r"-{2,}")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
 #: Names a ``--name`` template may use.
@@ -52,12 +54,13 @@ def slugify(text: str, max_len: int = 80) -> str:
 
     Accents are folded (``café`` → ``cafe``); leading dots are dropped so no hidden files appear.
     """
-    folded = unicodedata.normalize("NFKD", str(text))
-    ascii_text = "".join(c for c in folded if not unicodedata.combining(c))
-    slug = _UNSAFE.sub("-", ascii_text)
-    slug = re.sub(r"-{2,}", "-", slug).lstrip(".")
+    text = str(text)
+    if not text.isascii():  # ASCII has nothing to fold
+        folded = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in folded if not unicodedata.combining(c))
+    slug = _DASHES.sub("-", _UNSAFE.sub("-", text)).lstrip(".")
     slug = slug[:max_len] if max_len > 0 else slug
-    return slug if any(c.isalnum() for c in slug) else ""
+    return slug if _ALNUM.search(slug) else ""
 
 
 def stem(

@@ -155,7 +155,14 @@ def _may_hold_a_key(text: str) -> bool:
 
 def _secrets() -> list[str]:
     """The known secret values, longest first (a key containing another is masked whole)."""
-    return sorted(set(_secret_values()), key=len, reverse=True)
+    global _sorted
+    key = (tuple(os.environ.get(name) for name in SECRET_ENV_VARS), len(_extra_secrets))
+    if _sorted is None or _sorted[0] != key:  # again only when a key variable or key changed
+        _sorted = (key, sorted(set(_secret_values()), key=len, reverse=True))
+    return _sorted[1]
+
+
+_sorted: tuple[Any, list[str]] | None = None
 
 
 def redact(text: str) -> str:

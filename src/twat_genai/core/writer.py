@@ -406,8 +406,11 @@ class StreamingFile:
         #: (most images never do: they reach the disk once, whole, under their final name).
         self.temp_path: Path | None = None
         self._fh: IO[bytes] | None = None
-        self._hash = hashlib.sha256()
+        #: The digest of a spilled download, kept as its bytes arrive (one in memory is hashed
+        #: once, at commit, as saved: stamping changes the bytes).
+        self._hash: Any = None
         self._head = bytearray()
+        self._head_bytes: bytes | None = None
         self._tail = b""
         self.bytes_written = 0
         self._open = True
@@ -428,10 +431,13 @@ class StreamingFile:
             if not self._open:
                 raise ValueError("stream is already committed or aborted")
             if self._fh is not None or self.bytes_written + len(chunk) > _HEAD_BYTES:
+                if self._hash is None:
+                    self._hash = hashlib.sha256(self._head)
                 self._spill().write(chunk)
-            self._hash.update(chunk)
+                self._hash.update(chunk)
             if len(self._head) < _HEAD_BYTES:
                 self._head += chunk[: _HEAD_BYTES - len(self._head)]
+                self._head_bytes = None
             self._tail = (self._tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
             self.bytes_written += len(chunk)
             return len(chunk)
@@ -444,8 +450,9 @@ class StreamingFile:
             if self._fh is not None:
                 self._fh.seek(0)
                 self._fh.truncate()
-            self._hash = hashlib.sha256()
+            self._hash = None
             self._head = bytearray()
+            self._head_bytes = None
             self._tail = b""
             self.bytes_written = 0
 
@@ -456,7 +463,9 @@ class StreamingFile:
     @property
     def head(self) -> bytes:
         """The first bytes written (enough to tell the type and, usually, the dimensions)."""
-        return bytes(self._head)
+        if self._head_bytes is None:
+            self._head_bytes = bytes(self._head)
+        return self._head_bytes
 
     @property
     def tail(self) -> bytes:
@@ -501,9 +510,9 @@ class StreamingFile:
         writer = self._writer
         self._open = False
         try:
-            head = bytes(self._head)
+            head = self.head
             mime = _real_type(head, content_type)
-            size, digest = self.bytes_written, self._hash.hexdigest()
+            size, digest = self.bytes_written, ""
             credentials = embedded = False
             dims: tuple[int, int] | None = None
             if mime.startswith("image/"):
@@ -518,10 +527,16 @@ class StreamingFile:
                             self._fh.write(stamped)
                             self._fh.truncate()
                         else:
-                            self._head = bytearray(stamped)
+                            self._head, self._head_bytes = bytearray(stamped), stamped
                         data, embedded = stamped, True
-                        size, digest = len(data), hashlib.sha256(data).hexdigest()
+                        size = len(data)
                 dims = _dims(data, mime)
+            if embedded:  # hashed as saved
+                digest = hashlib.sha256(data).hexdigest()
+            elif self._hash is None:  # never left memory
+                digest = hashlib.sha256(self.head).hexdigest()
+            else:
+                digest = self._hash.hexdigest()
             temp = self._settle()
             if path is not None:
                 media, name = path, path.name
@@ -549,7 +564,7 @@ class StreamingFile:
     def _whole(self) -> bytes:
         """Everything written: the head when it holds all of it, else read back."""
         if self._fh is None or self.bytes_written <= len(self._head):
-            return bytes(self._head)
+            return self.head
         self._fh.flush()
         self._fh.seek(0)
         return self._fh.read()
