@@ -252,7 +252,7 @@ def test_sidecar_failure_removes_media(tmp_path: Path, monkeypatch: pytest.Monke
     def boom(obj: Any) -> Any:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(writer_mod, "_plain", boom)
+    monkeypatch.setattr(writer_mod, "plain_copy", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         w.write(_png(), ident="r", metadata={})
     assert _listing(tmp_path) == []

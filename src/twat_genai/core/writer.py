@@ -16,9 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime, timezone
-from enum import Enum
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -35,7 +33,7 @@ from twat_genai.core.files import (
 )
 from twat_genai.core.media import extension_for, probe_size, sniff_media_type
 from twat_genai.core.naming import check_template, slugify, stem
-from twat_genai.core.redact import redact_obj
+from twat_genai.core.records import embedded_subset, plain_copy
 
 __all__ = [
     "EMBED_MAX_BYTES",
@@ -58,69 +56,6 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _json_default(obj: Any) -> Any:
-    """JSON fallback so sidecars never fail on Paths, datetimes, models, bytes or enums."""
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, (bytes, bytearray)):
-        return f"<{len(obj)} bytes>"
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=str)
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    return str(obj)
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-compatible deep copy with secrets masked (redaction sees every string)."""
-    return redact_obj(json.loads(json.dumps(obj, default=_json_default, ensure_ascii=False)))
-
-
-_SUBSET_KEYS: dict[str, tuple[str, ...]] = {
-    "prompt": ("final_prompt", "prompt", "original_prompt"),
-    "negative_prompt": ("negative_prompt",),
-    "model": ("model", "endpoint", "model_id"),
-    "provider": ("provider",),
-    "seed": ("seed",),
-    "size": ("size", "image_size"),
-    "request_id": ("request_id",),
-}
-
-
-def embedded_subset(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The compact parameters copied into an image: prompt, model, seed, size, request id.
-
-    Looks at the top level first, then in ``parameters`` / ``params`` / ``sent`` / ``job_params``.
-    """
-    scopes: list[Mapping[str, Any]] = [metadata]
-    for name in ("parameters", "params", "sent", "job_params", "result"):
-        inner = metadata.get(name)
-        if isinstance(inner, Mapping):
-            scopes.append(inner)
-    out: dict[str, Any] = {}
-    for key, candidates in _SUBSET_KEYS.items():
-        for scope in scopes:
-            found = next((scope[c] for c in candidates if scope.get(c) not in (None, "")), None)
-            if found is not None:
-                out[key] = found
-                break
-    if "size" not in out:
-        for scope in scopes:
-            if scope.get("width") and scope.get("height"):
-                out["size"] = f"{scope['width']}x{scope['height']}"
-                break
-    result: dict[str, Any] = _plain(out)
-    return result
-
-
-#: Errors from fsync on a directory that mean "not supported here", not "the data is lost".
 class OutputWriter:
     """Saves provider outputs with collision-free names, atomically, each with a JSON sidecar.
 
@@ -332,7 +267,7 @@ class OutputWriter:
         try:
             if self.fsync:
                 fsync_dir(media.parent)
-            record = _plain({**dict(metadata), "file": info})
+            record = plain_copy({**dict(metadata), "file": info})
             text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
             atomic_write_bytes(sidecar, text.encode("utf-8"), fsync=self.fsync)
         except BaseException:
