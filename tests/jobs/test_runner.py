@@ -237,6 +237,18 @@ def _cli(out: Path, *extra: str, prompts: str = PROMPTS, concurrency: int = 4) -
     ]  # fmt: skip
 
 
+def _interruptible(argv: list[str]) -> list[str]:
+    """``argv`` (``python -m twat_genai …``) with SIGINT handled as when started from a
+    terminal. A child inherits an ignored SIGINT (as a test run started in the background has),
+    and Python then never installs its Ctrl-C handler: the signal would be lost."""
+    start = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('twat_genai', run_name='__main__', alter_sys=True)"
+    )
+    assert argv[1:3] == ["-m", "twat_genai"]
+    return [argv[0], "-c", start, *argv[3:]]
+
+
 def _images(out: Path) -> list[Path]:
     return [p for p in out.iterdir() if p.suffix in (".jpg", ".jpeg", ".png", ".webp")]
 
@@ -382,7 +394,7 @@ def test_ctrl_c_cancels_remote_jobs_and_exits_130(
     out = tmp_path / "out"
     _control(slow_emulator, "hold")  # no job ends before the Ctrl-C, however slow the machine
     try:
-        proc = _start_and_wait_for(slow_emulator, _cli(out), 2)
+        proc = _start_and_wait_for(slow_emulator, _interruptible(_cli(out)), 2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -545,6 +545,20 @@ def test_running_emulator_starts_fast_and_stops() -> None:
         httpx2.get(root + "/_emulator/stats", trust_env=False)
 
 
+def test_stopping_leaves_no_job_running_not_even_one_that_was_waiting() -> None:
+    """A stop cancels the running jobs; the slots they free start none of the waiting ones."""
+
+    async def main() -> set[asyncio.Task[Any]]:
+        server = EmulatorServer(port=0, latency=30, capacity=1)
+        async with server, httpx2.AsyncClient(headers=AUTH, trust_env=False) as client:
+            for n in range(3):
+                r = await client.post(f"{server.root}/fal/queue/fal-ai/flux/dev", json={"n": n})
+                assert r.status_code == 200
+        return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    assert asyncio.run(main()) == set()
+
+
 def test_serve_prints_exports_and_exits_cleanly_on_sigint() -> None:
     """``serve()`` prints ``export`` lines and a blank line, serves, and exits 0 on SIGINT."""
     code = "from twat_genai.testing.server import serve; raise SystemExit(serve(port=0))"

@@ -308,19 +308,24 @@ class FalQueue:
 
     def reset(self) -> None:
         """Forget every job (running tasks are cancelled and must not pump the lanes)."""
-        for lane in self._lanes.values():
-            lane.waiting.clear()
-            lane.head = 0
-            lane.jobs.clear()
+        self._empty_lanes()
         for task in list(self._tasks):
             task.cancel()
         self.jobs.clear()
         self._lanes.clear()
 
+    def _empty_lanes(self) -> None:
+        for lane in self._lanes.values():
+            lane.waiting.clear()
+            lane.head = 0
+            lane.jobs.clear()
+
     async def aclose(self) -> None:
-        """Cancel running jobs and wait for them."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
+        """Cancel running jobs and wait for them. The lanes are emptied first: a cancelled
+        job frees its slot, and must not start a waiting one that nobody would wait for."""
+        self._empty_lanes()
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
