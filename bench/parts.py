@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -231,9 +232,10 @@ def sequential(emu: Emulator, out: Path, n: int) -> float:
     return asyncio.run(loop())
 
 
-def journal_per_item(folder: Path, entries: int, measured: int = 200) -> float:
+def journal_per_item(folder: Path, entries: int, measured: int = 100, rounds: int = 5) -> float:
     """Seconds (wall) for one item's journal operations (get, submitted, saving, finish) in a
-    journal already holding ``entries`` items."""
+    journal already holding ``entries`` items: the median of ``rounds`` runs of ``measured``
+    new items (each commit waits for the disk, so a burst of other I/O must not decide it)."""
     from twat_genai.jobs.journal import Journal, item_key
 
     def item(j: Journal, i: int, tag: str) -> None:
@@ -245,13 +247,16 @@ def journal_per_item(folder: Path, entries: int, measured: int = 200) -> float:
         j.saving(key, f"r-{i}#0", folder / f"bench-{i}.jpg")
         j.finish(key, "ok", paths=[folder / f"bench-{i}.jpg"], request_id=f"r-{i}")
 
+    times = []
     with Journal.for_output(folder) as journal:
         for i in range(entries):
             item(journal, i, "old")
-        started = time.perf_counter()
-        for i in range(measured):
-            item(journal, i, "new")
-        return (time.perf_counter() - started) / measured
+        for r in range(rounds):
+            started = time.perf_counter()
+            for i in range(measured):
+                item(journal, i, f"new{r}")
+            times.append((time.perf_counter() - started) / measured)
+    return statistics.median(times)
 
 
 def fill_folder(folder: Path, count: int) -> None:
