@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -169,19 +170,21 @@ def remove_stale_temps(directory: Path, *, older_than: float = STALE_TEMP_SECOND
     limit = time.time() - older_than
     removed: list[Path] = []
     try:
-        entries = list(os.scandir(directory))
+        # Names only: in a folder of 50,000 outputs a DirEntry per file costs more than the
+        # listing, and only hidden names can be ours.
+        names = os.listdir(directory)  # noqa: PTH208 - iterdir makes a Path per name
     except OSError:
         return removed
-    for entry in entries:
-        if not _OWN_TEMP.fullmatch(entry.name):
+    for name in names:
+        if not name.startswith(".") or not _OWN_TEMP.fullmatch(name):
             continue
+        path = Path(directory, name)
         try:
-            if not entry.is_file(follow_symlinks=False):
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime >= limit:
                 continue
-            if entry.stat(follow_symlinks=False).st_mtime >= limit:
-                continue
-            Path(entry.path).unlink()
+            path.unlink()
         except OSError:
             continue
-        removed.append(Path(entry.path))
+        removed.append(path)
     return removed
