@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,8 +23,6 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import gc
-
     # Start-up makes objects that live as long as the process (modules, the parser, catalogs):
     # collecting while it runs finds nothing, and once frozen later collections skip them.
     gc.disable()
@@ -46,8 +45,6 @@ def _main(argv: Sequence[str] | None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    import gc
-
     from twat_genai.cli.run import dispatch
 
     gc.freeze()

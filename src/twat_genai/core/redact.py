@@ -157,7 +157,8 @@ def _secrets() -> list[str]:
     """The known secret values, longest first (a key containing another is masked whole)."""
     global _sorted
     key = (tuple(os.environ.get(name) for name in SECRET_ENV_VARS), len(_extra_secrets))
-    if _sorted is None or _sorted[0] != key:  # again only when a key variable or key changed
+    # Again only when a key variable or the registered keys changed (that set only grows).
+    if _sorted is None or _sorted[0] != key:
         _sorted = (key, sorted(set(_secret_values()), key=len, reverse=True))
     return _sorted[1]
 
