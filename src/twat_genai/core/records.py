@@ -74,7 +74,8 @@ _SUBSET_KEYS: dict[str, tuple[str, ...]] = {
 def embedded_subset(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The compact parameters copied into an image: prompt, model, seed, size, request id.
 
-    Looks at the top level first, then in ``parameters`` / ``params`` / ``sent`` / ``job_params``.
+    Looks at the top level first, then in ``parameters``, ``params``, ``sent``, ``job_params``
+    and ``result``.
     """
     scopes: list[Mapping[str, Any]] = [metadata]
     for name in ("parameters", "params", "sent", "job_params", "result"):
